@@ -1,0 +1,1 @@
+"""sciportal.adql"""
