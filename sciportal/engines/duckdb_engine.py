@@ -1,0 +1,254 @@
+"""Run translated ADQL on DuckDB over the catalog store's Parquet files.
+
+The files stay the truth (DESIGN.md principle 2): each published table is a
+DuckDB view over its Parquet dataset, rebuilt whenever the metadata store
+changes. A query with a spatial constraint reads only the HEALPix partitions
+that the constraint can touch (the ``table_sql`` hook of the translator), and
+within them DuckDB skips row groups by ``_healpix_29`` statistics.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from sciportal import healpix
+from sciportal.errors import ExecutionTimeout, QueryError, SciportalError
+from sciportal.metadata.model import Table
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 65_536
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB/PostgreSQL delimited identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def qualified(name: str) -> str:
+    """Quote a ``schema.table`` name as two identifiers."""
+    if "." in name:
+        schema, table = name.split(".", 1)
+        return f"{quote_ident(schema)}.{quote_ident(table)}"
+    return quote_ident(name)
+
+
+@dataclass(frozen=True)
+class _Partitions:
+    pixels: list[healpix.HealpixPixel]
+    root: Path
+
+
+def _read_partitions(root: Path) -> _Partitions:
+    """The HEALPix partitions of a HATS catalog (from partition_info.csv or the files)."""
+    info = root / healpix.PARTITION_INFO_FILE
+    pixels: list[healpix.HealpixPixel] = []
+    if info.is_file():
+        with info.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                pixels.append(healpix.HealpixPixel(int(row["Norder"]), int(row["Npix"])))
+    else:
+        for path in (root / healpix.DATASET_DIR).glob("Norder=*/Dir=*/Npix=*.parquet"):
+            order = int(path.parent.parent.name.split("=")[1])
+            pixel = int(path.stem.split("=")[1])
+            pixels.append(healpix.HealpixPixel(order, pixel))
+    return _Partitions(sorted(pixels), root)
+
+
+def _dataset_glob(table: Table) -> str:
+    root = Path(table.storage or "")
+    if table.positional:
+        return str(root / healpix.DATASET_DIR / "Norder=*" / "Dir=*" / "Npix=*.parquet")
+    if root.is_file():
+        return str(root)
+    if (root / healpix.DATASET_DIR).is_dir():
+        return str(root / healpix.DATASET_DIR / "**" / "*.parquet")
+    return str(root / "*.parquet")
+
+
+class DuckDBEngine:
+    """One DuckDB database whose views mirror the published tables.
+
+    ``tables`` is a callable giving the published tables and extra in-memory
+    tables (TAP_SCHEMA) as (Table, pyarrow.Table or None) pairs; it is called
+    again by :meth:`refresh`.
+    """
+
+    def __init__(
+        self,
+        tables: Callable[[], list[tuple[Table, pa.Table | None]]],
+        threads: int = 2,
+        memory_limit: str = "4GB",
+        register_udfs: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ) -> None:
+        self._tables_source = tables
+        self._lock = threading.Lock()
+        self._con = duckdb.connect(
+            ":memory:", config={"threads": threads, "memory_limit": memory_limit}
+        )
+        self._register_udfs = register_udfs
+        if register_udfs is not None:
+            register_udfs(self._con)
+        self._partitions: dict[str, _Partitions] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild views and in-memory tables from the current metadata."""
+        with self._lock:
+            con = self._con
+            partitions: dict[str, _Partitions] = {}
+            for table, data in self._tables_source():
+                schema = table.schema
+                if schema:
+                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+                target = qualified(table.name)
+                if data is not None:
+                    con.register("__incoming", data)
+                    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM __incoming")
+                    con.unregister("__incoming")
+                    continue
+                if not table.storage:
+                    continue
+                src = quote_literal(_dataset_glob(table))
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM read_parquet({src})"
+                )
+                if table.positional:
+                    partitions[table.name.lower()] = _read_partitions(Path(table.storage))
+            self._partitions = partitions
+
+    def drop(self, name: str) -> None:
+        """Forget a table (after unpublish)."""
+        with self._lock:
+            self._con.execute(f"DROP VIEW IF EXISTS {qualified(name)}")
+
+    def table_sql(
+        self, uploads: Mapping[str, str] | None = None
+    ) -> Callable[[Table, list[tuple[int, int]] | None], str]:
+        """The translator hook: FROM text for a table, pruned to the partitions a region needs."""
+        uploads = uploads or {}
+
+        def hook(table: Table, ranges: list[tuple[int, int]] | None) -> str:
+            key = table.name.lower()
+            if key in uploads:
+                return quote_ident(uploads[key])
+            parts = self._partitions.get(key)
+            if ranges is None or parts is None:
+                return qualified(table.name)
+            hit = healpix.pixels_overlapping(parts.pixels, ranges)
+            if len(hit) == len(parts.pixels):
+                return qualified(table.name)
+            if not hit:
+                return f"(SELECT * FROM {qualified(table.name)} WHERE false)"
+            files = ", ".join(quote_literal(str(p.path(parts.root))) for p in hit)
+            return f"read_parquet([{files}])"
+
+        return hook
+
+    def run(
+        self,
+        sql: str,
+        uploads: Mapping[str, pa.Table] | None = None,
+        timeout: float | None = None,
+        on_cancel: Callable[[Callable[[], None]], None] | None = None,
+    ) -> QueryResult:
+        """Start a query; the result streams Arrow batches and can be interrupted.
+
+        ``uploads`` maps the names the hook used (see :meth:`table_sql`) to
+        Arrow tables visible only to this query. ``on_cancel`` receives a
+        callback that interrupts the query (for UWS abort).
+        """
+        cur = self._con.cursor()
+        for name, data in (uploads or {}).items():
+            cur.register(name, data)
+        result = QueryResult(cur, timeout)
+        if on_cancel is not None:
+            on_cancel(result.cancel)
+        result.start(sql)
+        return result
+
+    def close(self) -> None:
+        """Release the database."""
+        self._con.close()
+
+
+class QueryResult:
+    """A running query: iterate for Arrow record batches; ``cancel`` from any thread."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, timeout: float | None) -> None:
+        self._cur = cursor
+        self._timer: threading.Timer | None = None
+        self._timeout = timeout
+        self.timed_out = False
+        self.cancelled = False
+        self.schema: pa.Schema | None = None
+        self._reader: pa.RecordBatchReader | None = None
+
+    def start(self, sql: str) -> None:
+        """Plan and start the query; SQL errors surface here."""
+        if self._timeout is not None:
+            self._timer = threading.Timer(self._timeout, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+        try:
+            self._reader = self._cur.sql(sql).to_arrow_reader(BATCH_ROWS)
+        except duckdb.Error as exc:
+            self._finish()
+            raise self._translate_error(exc) from None
+        self.schema = self._reader.schema
+
+    def _expire(self) -> None:
+        self.timed_out = True
+        self._cur.interrupt()
+
+    def cancel(self) -> None:
+        """Interrupt the query (abort, client gone, shutdown)."""
+        self.cancelled = True
+        try:
+            self._cur.interrupt()
+        except duckdb.Error:  # already finished
+            pass
+
+    def _translate_error(self, exc: Exception) -> SciportalError:
+        if self.timed_out:
+            return ExecutionTimeout(f"query exceeded the time limit of {self._timeout:g} s")
+        if self.cancelled:
+            return SciportalError("query aborted")
+        text = str(exc).split("\n")[0]
+        log.info("query failed in DuckDB: %s", exc)
+        return QueryError(f"query failed: {text}")
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        assert self._reader is not None
+        try:
+            while True:
+                try:
+                    batch = self._reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (duckdb.Error, pa.ArrowException) as exc:
+                    raise self._translate_error(exc) from None
+                yield batch
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        try:
+            self._cur.close()
+        except duckdb.Error:
+            pass

@@ -1,0 +1,155 @@
+"""The TAP service: from protocol parameters to a streamed result.
+
+No HTTP here and no SQL of its own: it validates parameters, translates ADQL
+through :mod:`sciportal.adql`, runs it on an engine and hands the Arrow
+batches to a format writer. Sync requests and async jobs share this path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+
+from sciportal import __version__, adql
+from sciportal.config import Config
+from sciportal.engines.duckdb_engine import DuckDBEngine, QueryResult
+from sciportal.errors import LimitExceeded, UsageError
+from sciportal.formats import ResultInfo, Writer, get_writer
+from sciportal.metadata.model import Table
+from sciportal.services.params import TAP_PARAMS, parse_params
+from sciportal.services.uploads import Upload, load_uploads
+
+SUPPORTED_LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
+_upload_seq = itertools.count()
+
+
+@dataclass
+class TapRequest:
+    """A validated TAP query request."""
+
+    query: str
+    writer: Writer
+    maxrec: int
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    runid: str | None = None
+
+
+@dataclass
+class PreparedQuery:
+    """A translated query ready to run."""
+
+    request: TapRequest
+    translation: adql.Translation
+    upload_names: dict[str, str]
+
+
+class Catalog:
+    """The tables one user may query: published ones plus TAP_SCHEMA and uploads."""
+
+    def __init__(self, tables: Iterable[Table], uploads: Mapping[str, Upload]) -> None:
+        self._tables = {t.name.lower(): t for t in tables}
+        for name, up in uploads.items():
+            self._tables[f"tap_upload.{name}"] = up.table
+
+    def get_table(self, name: str) -> Table | None:
+        """Find a table by qualified name, case-insensitively."""
+        return self._tables.get(name.lower())
+
+    def list_tables(self) -> Iterable[Table]:
+        """Every table visible to this request."""
+        return self._tables.values()
+
+
+class TapService:
+    """TAP query logic shared by the sync endpoint and async jobs."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: DuckDBEngine,
+        tables: Callable[[str | None], list[Table]],
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self._tables = tables
+        self.sync_slots = threading.BoundedSemaphore(config["query.sync_slots"])
+
+    def parse_request(self, args: Mapping[str, list[Any]]) -> TapRequest:
+        """Validate DALI/TAP parameters (names already upper-cased)."""
+        p = parse_params(TAP_PARAMS, args)
+        request = p["REQUEST"]
+        if request is not None and request.lower() != "doquery":
+            raise UsageError(f"REQUEST={request} is not supported; use doQuery")
+        lang = (p["LANG"] or "ADQL").strip()
+        if lang.upper() not in SUPPORTED_LANGS:
+            raise UsageError(f"LANG={lang} is not supported; use ADQL")
+        writer = get_writer(p["RESPONSEFORMAT"] or p["FORMAT"])
+        hard = self.config["query.hard_maxrec"]
+        maxrec = p["MAXREC"]
+        if maxrec is None:
+            maxrec = self.config["query.default_maxrec"]
+        maxrec = min(maxrec, hard)
+        uploads = load_uploads(
+            p["UPLOAD"], args, self.config["upload.max_bytes"], self.config["upload.max_rows"]
+        )
+        query = p["QUERY"]
+        if not query.strip():
+            raise UsageError("QUERY is empty")
+        return TapRequest(query=query, writer=writer, maxrec=maxrec, uploads=uploads, runid=p["RUNID"])
+
+    def prepare(self, req: TapRequest, user: str | None) -> PreparedQuery:
+        """Translate the ADQL for this user's view of the catalog."""
+        catalog = Catalog(self._tables(user), req.uploads)
+        upload_names = {
+            f"tap_upload.{name}": f"__upload_{next(_upload_seq)}_{name}" for name in req.uploads
+        }
+        tr = adql.translate(
+            req.query,
+            catalog,
+            "duckdb",
+            uploads={name: up.table for name, up in req.uploads.items()},
+            maxrec=req.maxrec,
+            table_sql=self.engine.table_sql(upload_names),
+        )
+        return PreparedQuery(request=req, translation=tr, upload_names=upload_names)
+
+    def start(
+        self,
+        prepared: PreparedQuery,
+        timeout: float | None,
+        on_cancel: Callable[[Callable[[], None]], None] | None = None,
+    ) -> QueryResult:
+        """Start running a prepared query on the engine."""
+        data = {
+            prepared.upload_names[f"tap_upload.{name}"]: up.data
+            for name, up in prepared.request.uploads.items()
+        }
+        return self.engine.run(prepared.translation.sql, data, timeout, on_cancel)
+
+    def write(self, prepared: PreparedQuery, result: QueryResult, out: BinaryIO) -> Any:
+        """Serialise a running query's batches in the requested format."""
+        req = prepared.request
+        info = ResultInfo(
+            query=req.query,
+            service=f"sciportal {__version__}",
+            maxrec=req.maxrec,
+            infos=[("request_date", _now())] + ([("RUNID", req.runid)] if req.runid else []),
+        )
+        batches: Iterator[pa.RecordBatch] = iter(result)
+        return req.writer.write(batches, prepared.translation.columns, out, info)
+
+    def check_upload_limits(self, size: int) -> None:
+        """Refuse a request body larger than the upload limit before reading it."""
+        if size > self.config["upload.max_bytes"] + 1_000_000:
+            raise LimitExceeded("request body exceeds the upload size limit")
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

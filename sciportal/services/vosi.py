@@ -1,0 +1,215 @@
+"""VOSI documents: capabilities (with TAPRegExt), availability and tables.
+
+Built with lxml from the same declarations the service uses (formats
+registry, ADQL UDF list, configured limits), so what we advertise is what
+we do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from lxml import etree
+
+from sciportal import adql
+from sciportal.config import Config
+from sciportal.formats import all_writers
+from sciportal.metadata.model import Column, Table
+
+NS = {
+    "vosi": "http://www.ivoa.net/xml/VOSICapabilities/v1.0",
+    "avl": "http://www.ivoa.net/xml/VOSIAvailability/v1.0",
+    "vtm": "http://www.ivoa.net/xml/VOSITables/v1.0",
+    "vr": "http://www.ivoa.net/xml/VOResource/v1.0",
+    "vs": "http://www.ivoa.net/xml/VODataService/v1.1",
+    "tr": "http://www.ivoa.net/xml/TAPRegExt/v1.0",
+    "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+}
+XSI_TYPE = f"{{{NS['xsi']}}}type"
+TAP_STD = "ivo://ivoa.net/std/TAP"
+
+
+def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
+    el = etree.SubElement(parent, tag, attrib)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _interface(parent: etree._Element, url: str, role: str | None = None, vs_type: str = "vs:ParamHTTP") -> etree._Element:
+    iface = etree.SubElement(parent, "interface")
+    iface.set(XSI_TYPE, vs_type)
+    if role:
+        iface.set("role", role)
+    access = _el(iface, "accessURL", url)
+    access.set("use", "base" if vs_type == "vs:ParamHTTP" else "full")
+    return iface
+
+
+def tap_capabilities(base: str, config: Config) -> bytes:
+    """The VOSI capabilities document of the TAP service at ``base`` (.../tap)."""
+    root = etree.Element(f"{{{NS['vosi']}}}capabilities", nsmap={k: NS[k] for k in ("vosi", "vr", "vs", "tr", "xsi")})
+    cap = etree.SubElement(root, "capability", standardID=TAP_STD)
+    cap.set(XSI_TYPE, "tr:TableAccess")
+    iface = _interface(cap, base, role="std")
+    iface.set("version", "1.1")
+    _dm(cap)
+    lang = _el(cap, "language")
+    _el(lang, "name", "ADQL")
+    for ver, ivoid in (("2.0", "ivo://ivoa.net/std/ADQL#v2.0"), ("2.1", "ivo://ivoa.net/std/ADQL#v2.1")):
+        v = _el(lang, "version", ver)
+        v.set("ivo-id", ivoid)
+    _el(lang, "description", "ADQL 2.1 with spherical geometry, HEALPix pruning and ivo_* functions.")
+    feature_groups: dict[str, list[tuple[str, str]]] = {}
+    for ftype, form, desc in _features():
+        feature_groups.setdefault(ftype, []).append((form, desc))
+    lf_udf = etree.SubElement(lang, "languageFeatures", type="ivo://ivoa.net/std/TAPRegExt#features-udf")
+    for form, desc in _udfs():
+        f = _el(lf_udf, "feature")
+        _el(f, "form", form)
+        _el(f, "description", desc)
+    for ftype, items in feature_groups.items():
+        lf = etree.SubElement(lang, "languageFeatures", type=ftype)
+        for form, desc in items:
+            f = _el(lf, "feature")
+            _el(f, "form", form)
+            if desc:
+                _el(f, "description", desc)
+    for writer in all_writers():
+        of = etree.SubElement(cap, "outputFormat")
+        _el(of, "mime", writer.mime)
+        for alias in writer.names:
+            _el(of, "alias", alias)
+    for method in ("inline", "http", "https"):
+        etree.SubElement(cap, "uploadMethod", {"ivo-id": f"ivo://ivoa.net/std/TAPRegExt#upload-{method}"})
+    lifetime = _el(cap, "retentionPeriod")
+    _el(lifetime, "default", str(config["uws.default_lifetime"]))
+    _el(lifetime, "hard", str(config["uws.max_lifetime"]))
+    duration = _el(cap, "executionDuration")
+    _el(duration, "default", str(config["uws.default_duration"]))
+    _el(duration, "hard", str(config["uws.max_duration"]))
+    outl = _el(cap, "outputLimit")
+    _el(outl, "default", str(config["query.default_maxrec"])).set("unit", "row")
+    _el(outl, "hard", str(config["query.hard_maxrec"])).set("unit", "row")
+    upl = _el(cap, "uploadLimit")
+    _el(upl, "default", str(config["upload.max_bytes"])).set("unit", "byte")
+    _el(upl, "hard", str(config["upload.max_bytes"])).set("unit", "byte")
+    for std, path in (
+        ("ivo://ivoa.net/std/VOSI#capabilities", "capabilities"),
+        ("ivo://ivoa.net/std/VOSI#availability", "availability"),
+    ):
+        c = etree.SubElement(root, "capability", standardID=std)
+        _interface(c, f"{base}/{path}", vs_type="vs:ParamHTTP")
+    c = etree.SubElement(root, "capability", standardID="ivo://ivoa.net/std/VOSI#tables-1.1")
+    _interface(c, f"{base}/tables", vs_type="vs:ParamHTTP")
+    c = etree.SubElement(root, "capability", standardID="ivo://ivoa.net/std/DALI#examples-1.0")
+    _interface(c, f"{base}/examples", vs_type="vr:WebBrowser")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _dm(cap: etree._Element) -> None:
+    dm = _el(cap, "dataModel", "ObsCore-1.1")
+    dm.set("ivo-id", "ivo://ivoa.net/std/ObsCore#core-1.1")
+    cap.remove(dm)  # no obscore table yet: advertise only what exists
+
+
+def _udfs() -> Sequence[tuple[str, str]]:
+    return list(getattr(adql, "UDFS", []))
+
+
+def _features() -> Sequence[tuple[str, str, str]]:
+    out = []
+    for item in getattr(adql, "FEATURES", []):
+        if len(item) == 3:
+            out.append(tuple(item))
+        else:
+            out.append((item[0], item[1], ""))
+    return out  # type: ignore[return-value]
+
+
+def availability(up_since: datetime, note: str = "service is accepting queries") -> bytes:
+    """The VOSI availability document."""
+    root = etree.Element(f"{{{NS['avl']}}}availability", nsmap={"avl": NS["avl"]})
+    etree.SubElement(root, f"{{{NS['avl']}}}available").text = "true"
+    etree.SubElement(root, f"{{{NS['avl']}}}upSince").text = up_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    etree.SubElement(root, f"{{{NS['avl']}}}note").text = note
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _column_el(parent: etree._Element, col: Column) -> None:
+    c = etree.SubElement(parent, "column")
+    _el(c, "name", col.name)
+    if col.description:
+        _el(c, "description", col.description)
+    if col.unit:
+        _el(c, "unit", col.unit)
+    if col.ucd:
+        _el(c, "ucd", col.ucd)
+    if col.utype:
+        _el(c, "utype", col.utype)
+    dt = _el(c, "dataType", col.datatype)
+    dt.set(XSI_TYPE, "vs:VOTableType")
+    if col.arraysize:
+        dt.set("arraysize", col.arraysize)
+    if col.xtype:
+        dt.set("extendedType", col.xtype)
+    if col.indexed:
+        _el(c, "flag", "indexed")
+    if col.principal:
+        _el(c, "flag", "primary")
+    if col.nullable:
+        _el(c, "flag", "nullable")
+    if col.std:
+        _el(c, "flag", "std")
+
+
+def _table_el(parent: etree._Element, table: Table, detail: bool) -> None:
+    t = etree.SubElement(parent, "table")
+    if table.table_type == "view":
+        t.set("type", "view")
+    _el(t, "name", table.name)
+    if table.title:
+        _el(t, "title", table.title)
+    if table.description:
+        _el(t, "description", table.description)
+    if table.utype:
+        _el(t, "utype", table.utype)
+    if table.nrows is not None:
+        _el(t, "nrows", str(table.nrows))
+    if detail:
+        for col in table.columns:
+            _column_el(t, col)
+        for fk in table.foreign_keys:
+            k = etree.SubElement(t, "foreignKey")
+            _el(k, "targetTable", fk.target_table)
+            for frm, to in fk.columns:
+                fc = etree.SubElement(k, "fkColumn")
+                _el(fc, "fromColumn", frm)
+                _el(fc, "targetColumn", to)
+            if fk.description:
+                _el(k, "description", fk.description)
+
+
+def tableset(schemas: Iterable[tuple[str, str, list[Table]]], detail: bool = True) -> bytes:
+    """The VOSI tables document (``detail=False``: names only, for large archives)."""
+    root = etree.Element(f"{{{NS['vtm']}}}tableset", nsmap={"vtm": NS["vtm"], "vs": NS["vs"], "xsi": NS["xsi"]})
+    for name, description, tables in schemas:
+        s = etree.SubElement(root, "schema")
+        _el(s, "name", name)
+        if description:
+            _el(s, "description", description)
+        for table in tables:
+            _table_el(s, table, detail)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def single_table(table: Table) -> bytes:
+    """The VOSI document for one table (``/tables/NAME``)."""
+    root = etree.Element(f"{{{NS['vtm']}}}table", nsmap={"vtm": NS["vtm"], "vs": NS["vs"], "xsi": NS["xsi"]})
+    _el(root, "name", table.name)
+    if table.description:
+        _el(root, "description", table.description)
+    for col in table.columns:
+        _column_el(root, col)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

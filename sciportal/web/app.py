@@ -1,0 +1,94 @@
+"""The server's parts, built once from configuration (no hidden globals).
+
+:func:`build_app` is the one factory: it opens the metadata store, the query
+engine, the TAP service and the job manager for a data home. Tests and the
+CLI call it with a configuration; nothing else creates these objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from sciportal.config import Config
+from sciportal.engines import duckdb_udfs
+from sciportal.engines.duckdb_engine import DuckDBEngine
+from sciportal.jobs.scheduler import JobManager
+from sciportal.metadata.model import Table
+from sciportal.metadata.store import MetadataStore, visible
+from sciportal.metadata.tap_schema import tap_schema_tables
+from sciportal.services.tap import TapService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """Everything a request handler may need, built from one configuration."""
+
+    config: Config
+    metadata: MetadataStore
+    engine: DuckDBEngine
+    tap: TapService
+    jobs: JobManager
+    _generation: float = 0.0
+
+    def tables_for(self, user: str | None) -> list[Table]:
+        """Tables this user may see: published ones (public or granted) and TAP_SCHEMA."""
+        self.refresh_if_changed()
+        tables = [t for t in self.metadata.list_tables() if visible(t, user, ())]
+        tables.extend(t for t, _ in tap_schema_tables(self.metadata, user, ()))
+        return tables
+
+    def refresh_if_changed(self) -> None:
+        """Pick up tables published or removed by another process (the CLI)."""
+        marker = _generation(self.config.metadata_db)
+        if marker != self._generation:
+            with _refresh_lock:
+                if marker != self._generation:
+                    self.engine.refresh()
+                    self._generation = marker
+
+
+_refresh_lock = threading.Lock()
+
+
+def _generation(path: Path) -> float:
+    """A value that changes whenever the metadata database is written."""
+    total = 0.0
+    for suffix in ("", "-wal"):
+        p = path.with_name(path.name + suffix)
+        if p.exists():
+            st = p.stat()
+            total += st.st_mtime_ns + st.st_size
+    return total
+
+
+def _engine_tables(metadata: MetadataStore) -> list[tuple[Table, pa.Table | None]]:
+    tables: list[tuple[Table, pa.Table | None]] = [(t, None) for t in metadata.list_tables()]
+    tables.extend(tap_schema_tables(metadata, None, ()))
+    return tables
+
+
+def build_app(config: Config) -> App:
+    """Open every service for the data home named in ``config``."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    config.jobs_dir.mkdir(parents=True, exist_ok=True)
+    metadata = MetadataStore(config.metadata_db)
+    engine = DuckDBEngine(
+        lambda: _engine_tables(metadata),
+        threads=config["query.threads"],
+        memory_limit=config["query.memory_limit"],
+        register_udfs=duckdb_udfs.register,
+    )
+    app_ref: list[App] = []
+    tap = TapService(config, engine, lambda user: app_ref[0].tables_for(user))
+    jobs = JobManager.from_config(config)  # type: ignore[attr-defined]
+    app = App(config=config, metadata=metadata, engine=engine, tap=tap, jobs=jobs)
+    app._generation = _generation(config.metadata_db)
+    app_ref.append(app)
+    return app

@@ -1,0 +1,106 @@
+"""Stream bytes produced in a worker thread to a Twisted response.
+
+Formats write to a file-like object from a thread (off the reactor); this
+object hands chunks to the reactor and blocks the worker while the client
+is slow (an IPushProducer), so memory stays bounded for any result size.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.interfaces import IPushProducer
+from twisted.web.server import Request
+from zope.interface import implementer
+
+CHUNK = 256 * 1024
+
+
+class ClientGone(Exception):
+    """The client closed the connection; stop producing."""
+
+
+@implementer(IPushProducer)
+class ThreadedResponse:
+    """A writable binary stream whose bytes go to a Twisted request."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._buffer = bytearray()
+        self._writable = threading.Event()
+        self._writable.set()
+        self.gone = False
+        self.bytes_sent = 0
+        request.registerProducer(self, True)
+        request.notifyFinish().addBoth(self._on_finish)
+
+    # IPushProducer, called in the reactor thread
+    def pauseProducing(self) -> None:  # noqa: N802 (Twisted interface)
+        self._writable.clear()
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self._writable.set()
+
+    def stopProducing(self) -> None:  # noqa: N802
+        self.gone = True
+        self._writable.set()
+
+    def _on_finish(self, result: Any) -> None:
+        if not getattr(self._request, "finished", False) or result is not None:
+            self.gone = True
+        self._writable.set()
+
+    # file-like API, called in the worker thread
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Buffer ``data``; send full chunks, waiting while the client is slow."""
+        if self.gone:
+            raise ClientGone()
+        self._buffer += data
+        if len(self._buffer) >= CHUNK:
+            self._send()
+        return len(data)
+
+    def flush(self) -> None:
+        """Send what is buffered."""
+        if self._buffer:
+            self._send()
+
+    def _send(self) -> None:
+        while not self._writable.wait(1.0):
+            if self.gone:
+                break
+        if self.gone:
+            raise ClientGone()
+        chunk = bytes(self._buffer)
+        self._buffer.clear()
+        self.bytes_sent += len(chunk)
+        reactor.callFromThread(self._write_in_reactor, chunk)  # type: ignore[attr-defined]
+
+    def _write_in_reactor(self, chunk: bytes) -> None:
+        if not self.gone:
+            self._request.write(chunk)
+
+    def close(self) -> None:
+        """Flush and finish the response (from the worker thread)."""
+        if not self.gone:
+            self.flush()
+        reactor.callFromThread(self._finish_in_reactor)  # type: ignore[attr-defined]
+
+    def _finish_in_reactor(self) -> None:
+        self._request.unregisterProducer()
+        if not self.gone and not self._request.finished:
+            self._request.finish()
+
+    def writable(self) -> bool:
+        """File-like protocol."""
+        return True
+
+    def seekable(self) -> bool:
+        """File-like protocol: a response cannot seek."""
+        return False
+
+    def tell(self) -> int:
+        """Bytes written so far (some writers ask)."""
+        return self.bytes_sent + len(self._buffer)
