@@ -1,0 +1,133 @@
+"""The Twisted web server: routing, graceful shutdown, start-up banner."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from twisted.internet import defer, reactor
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+from sciportal.web.app import App
+from sciportal.web.landing import home_page
+from sciportal.web.tap import TapRoot, base_url
+
+log = logging.getLogger(__name__)
+
+
+class Root(Resource):
+    """``/``: the services home page and the service roots below it."""
+
+    def __init__(self, app: App, children: dict[bytes, Resource]) -> None:
+        super().__init__()
+        self.app = app
+        for name, child in children.items():
+            self.putChild(name, child)
+
+    def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802
+        if path == b"":
+            return self
+        return super().getChild(path, request)
+
+    def render_GET(self, request: Request) -> bytes:  # noqa: N802
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return home_page(self.app, base_url(self.app, request))
+
+
+class Health(Resource):
+    """``/health``: 200 while the server accepts work (for load balancers)."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:  # noqa: N802
+        request.setHeader(b"content-type", b"text/plain")
+        return b"ok\n"
+
+
+class TrackingSite(Site):
+    """A Site that knows how many responses are in flight, for graceful shutdown."""
+
+    def __init__(self, resource: Resource, **kwargs: Any) -> None:
+        super().__init__(resource, **kwargs)
+        self.in_flight = 0
+        self._idle: list[defer.Deferred[None]] = []
+
+    def getResourceFor(self, request: Request) -> Any:  # noqa: N802
+        self.in_flight += 1
+        request.notifyFinish().addBoth(self._done)
+        return super().getResourceFor(request)
+
+    def _done(self, _: Any) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            waiting, self._idle = self._idle, []
+            for d in waiting:
+                d.callback(None)
+
+    def drained(self) -> defer.Deferred[None]:
+        """Fires when no response is in flight."""
+        d: defer.Deferred[None] = defer.Deferred()
+        if self.in_flight == 0:
+            d.callback(None)
+        else:
+            self._idle.append(d)
+        return d
+
+
+def build_site(app: App) -> TrackingSite:
+    """The resource tree of the whole server."""
+    from sciportal.web.uws import JobListResource
+    from sciportal.web.errors import render_error
+    from sciportal.web.auth import owner_of
+
+    async_jobs = JobListResource(
+        app.jobs, "tap", owner_of=owner_of, render_error=render_error,
+        base_url=app.config["server.base_url"] or None,
+    )
+    tap = TapRoot(app, async_jobs)
+    root = Root(app, {b"tap": tap, b"health": Health()})
+    site = TrackingSite(root)
+    site.displayTracebacks = False
+    return site
+
+
+def serve(app: App, quiet: bool = False) -> int:
+    """Run the server until SIGTERM/SIGINT; in-flight responses get a grace period."""
+    site = build_site(app)
+    reactor.suggestThreadPoolSize(32)  # type: ignore[attr-defined]
+    port = reactor.listenTCP(  # type: ignore[attr-defined]
+        app.config["server.port"], site, interface=app.config["server.host"]
+    )
+    host = port.getHost()
+    url = f"http://{host.host}:{host.port}"
+    grace = app.config["server.shutdown_grace"]
+
+    def drain() -> defer.Deferred[Any]:
+        log.info("shutting down: no new connections, waiting for %d responses", site.in_flight)
+        stopped = defer.maybeDeferred(port.stopListening)
+        d = site.drained()
+        timeout = reactor.callLater(grace, lambda: d.called or d.callback(None))  # type: ignore[attr-defined]
+        d.addBoth(lambda _: timeout.active() and timeout.cancel())
+        d.addBoth(lambda _: app.jobs.shutdown())
+        return defer.gatherResults([stopped, d])
+
+    reactor.addSystemEventTrigger("before", "shutdown", drain)  # type: ignore[attr-defined]
+    print(f"sciportal listening on {url}/", flush=True)
+    if not quiet:
+        first = next(
+            (t.name for t in app.tables_for(None) if t.schema.lower() != "tap_schema"),
+            "TAP_SCHEMA.tables",
+        )
+        print(
+            f"  TAP service: {url}/tap\n"
+            f"  pyvo:   python3 -c \"import pyvo; print(pyvo.dal.TAPService('{url}/tap')"
+            f".run_sync('SELECT TOP 5 * FROM {first}').to_table())\"\n"
+            f"  TOPCAT: VO > Table Access Protocol (TAP) Query, TAP URL {url}/tap\n"
+            "  Stop with Ctrl-C.",
+            flush=True,
+        )
+    reactor.run()  # type: ignore[attr-defined]
+    sys.stdout.flush()
+    return 0
