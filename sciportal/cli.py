@@ -132,16 +132,29 @@ def _list(config: Config) -> int:
 
 
 def _jobs(config: Config, args: argparse.Namespace) -> int:
-    from sciportal.jobs.scheduler import JobManager
+    from sciportal.errors import NotFoundError
+    from sciportal.jobs.model import Phase
+    from sciportal.web.app import job_manager
 
-    manager = JobManager.from_config(config, start=False)  # type: ignore[call-arg]
+    manager = job_manager(config, start=False)
     if args.jobs_command == "list":
-        for job in manager.admin_list(phases=args.phase):
-            print(f"{job.job_id}  {job.phase.value:<10} {job.owner or '-':<12} {job.creation_time:%Y-%m-%dT%H:%M:%S}  {job.run_id or ''}")
+        try:
+            phases = [Phase(p.upper()) for p in args.phase] if args.phase else list(Phase)
+        except ValueError:
+            raise SciportalError(f"unknown phase in {args.phase}") from None
+        for job in manager.store.in_phases(phases):
+            print(
+                f"{job.job_id}  {job.phase.value:<10} {job.owner or '-':<12} "
+                f"{job.creation_time:%Y-%m-%dT%H:%M:%S}  {job.run_id or ''}"
+            )
     elif args.jobs_command == "delete":
-        manager.admin_delete(args.job_id)
+        job = manager.store.get(args.job_id)
+        if job is None:
+            raise NotFoundError(f"no such job: {args.job_id}")
+        manager.delete(job.job_id, job.owner)
+        print(f"deleted job {job.job_id}")
     elif args.jobs_command == "purge":
-        print(f"deleted {manager.sweep()} expired jobs")
+        print(f"deleted {len(manager.sweep())} expired jobs")
     return 0
 
 
