@@ -1,0 +1,223 @@
+"""Publish and unpublish resources: ingest files, then register, atomically.
+
+Every table of a descriptor is written under a temporary directory next to
+its final place (``home/catalogs/<schema>/<table>/v<N>/``); only when all of
+them succeeded are they renamed into place and registered in one metadata
+transaction. A failure removes what this run wrote and registers nothing.
+
+A new version lives in a new ``v<N>`` directory: queries already running on
+the old version keep reading its files, which stay until ``unpublish`` or
+``cleanup_versions`` removes retired versions.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sciportal.descriptors import Descriptor, TableSpec, load
+from sciportal.metadata.store import MetadataStore
+from sciportal.store.convert import TableConverter
+from sciportal.store.hats import (
+    DEFAULT_MEMORY_BUDGET,
+    DEFAULT_ROW_GROUP_ROWS,
+    CatalogInfo,
+    remove_tree,
+    write_hats_catalog,
+    write_parquet_dataset,
+)
+
+CATALOGS_DIR = "catalogs"
+
+
+@dataclass
+class TableReport:
+    """The outcome of ingesting one table."""
+
+    name: str
+    nrows: int
+    skipped: int
+    storage: Path
+    version: int
+    partitions: int
+    seconds: float
+    bad_row_examples: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.nrows / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass
+class PublishReport:
+    """The outcome of publishing one descriptor."""
+
+    schema: str
+    tables: list[TableReport]
+    seconds: float
+
+    def summary(self) -> str:
+        """Human-readable lines for the CLI."""
+        lines = [f"published schema {self.schema} in {self.seconds:.1f} s"]
+        for t in self.tables:
+            skipped = f", {t.skipped} bad rows skipped" if t.skipped else ""
+            lines.append(
+                f"  {t.name} v{t.version}: {t.nrows} rows in {t.partitions or 1} file(s), "
+                f"{t.rows_per_second:,.0f} rows/s{skipped} -> {t.storage}"
+            )
+            lines.extend(f"    e.g. {ex}" for ex in t.bad_row_examples)
+        return "\n".join(lines)
+
+
+def table_dir(home: Path, table_name: str) -> Path:
+    """Directory holding all versions of a table."""
+    schema, _, short = table_name.partition(".")
+    return Path(home) / CATALOGS_DIR / schema / short
+
+
+def ingest_table(
+    spec: TableSpec,
+    out_dir: Path,
+    *,
+    progress: bool = False,
+    row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> tuple[CatalogInfo, TableConverter]:
+    """Write one descriptor table to ``out_dir`` (HATS if positional, else plain Parquet)."""
+    conv = TableConverter(spec)
+    total: int | None = 0
+    for path in conv.files:
+        n = conv.reader(path).num_rows()
+        total = None if n is None or total is None else total + n
+    if spec.position:
+        info = write_hats_catalog(
+            out_dir,
+            conv.schema,
+            conv.positions,
+            conv.batches,
+            name=spec.table.name,
+            ra_column=spec.position[0],
+            dec_column=spec.position[1],
+            partition_rows=spec.partition_rows,
+            row_group_rows=row_group_rows,
+            memory_budget=memory_budget,
+            total_rows=total,
+            progress=progress,
+        )
+    else:
+        info = write_parquet_dataset(
+            out_dir,
+            conv.schema,
+            conv.batches(),
+            name=spec.table.name,
+            total_rows=total,
+            progress=progress,
+        )
+    return info, conv
+
+
+def publish_descriptor(
+    desc: Descriptor,
+    home: Path,
+    metadata_store: MetadataStore,
+    progress: bool = False,
+    **options: int,
+) -> PublishReport:
+    """Ingest and register an already loaded descriptor (see ``publish``)."""
+    t0 = time.perf_counter()
+    staged: list[tuple[Path, Path]] = []
+    moved: list[Path] = []
+    reports: list[TableReport] = []
+    tables = []
+    try:
+        for spec in desc.tables:
+            t1 = time.perf_counter()
+            version = metadata_store.next_version(spec.table.name)
+            base = table_dir(home, spec.table.name)
+            base.mkdir(parents=True, exist_ok=True)
+            final = base / f"v{version}"
+            if final.exists():  # left over by a run that never registered it
+                remove_tree(final)
+            tmp = base / f".tmp-v{version}-{uuid.uuid4().hex[:8]}"
+            staged.append((tmp, final))
+            info, conv = ingest_table(spec, tmp, progress=progress, **options)
+            reports.append(
+                TableReport(
+                    name=spec.table.name,
+                    nrows=info.nrows,
+                    skipped=conv.bad.count,
+                    storage=final,
+                    version=version,
+                    partitions=len(info.pixels),
+                    seconds=time.perf_counter() - t1,
+                    bad_row_examples=list(conv.bad.examples or []),
+                )
+            )
+            tables.append(
+                replace(spec.table, storage=str(final), nrows=info.nrows, version=version)
+            )
+        for tmp, final in staged:
+            os.replace(tmp, final)
+            moved.append(final)
+        metadata_store.publish(desc.schema_object(), tables, desc.resource_info())
+    except BaseException:
+        for tmp, _ in staged:
+            remove_tree(tmp)
+        for final in moved:
+            remove_tree(final)
+        raise
+    return PublishReport(desc.schema, reports, time.perf_counter() - t0)
+
+
+def publish(
+    descriptor_path: Path,
+    home: Path,
+    metadata_store: MetadataStore,
+    progress: bool = False,
+    **options: int,
+) -> PublishReport:
+    """Load a descriptor, ingest all its tables, and register them atomically.
+
+    ``options``: ``row_group_rows``, ``memory_budget`` (bytes buffered before spilling).
+    Raises ``DescriptorError`` or ``IngestError``; then nothing new is registered
+    and no new file is left behind.
+    """
+    desc = load(Path(descriptor_path), Path(home))
+    return publish_descriptor(desc, Path(home), metadata_store, progress, **options)
+
+
+def unpublish(schema: str, home: Path, metadata_store: MetadataStore) -> list[str]:
+    """Remove a schema's metadata, then its files (all versions); returns the table names."""
+    removed = metadata_store.unpublish(schema)
+    for t in removed:
+        versions = [v.version for v in metadata_store.versions(t.name)]
+        remove_tree(table_dir(home, t.name))
+        metadata_store.forget_versions(t.name, versions)
+    schema_dir = Path(home) / CATALOGS_DIR / schema.lower()
+    if schema_dir.exists() and not any(schema_dir.iterdir()):
+        schema_dir.rmdir()
+    return [t.name for t in removed]
+
+
+def cleanup_versions(metadata_store: MetadataStore, older_than_s: float = 0.0) -> list[Path]:
+    """Delete files of versions retired more than ``older_than_s`` seconds ago.
+
+    Call it when no query can still be running on them (e.g. at start-up, or
+    with a grace period longer than the longest query).
+    """
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    removed = []
+    for v in metadata_store.versions():
+        if v.retired_at is None or v.storage is None:
+            continue
+        age = (now - datetime.fromisoformat(v.retired_at)).total_seconds()
+        if age >= older_than_s:
+            remove_tree(Path(v.storage))
+            metadata_store.forget_versions(v.table, [v.version])
+            removed.append(Path(v.storage))
+    return removed
