@@ -112,7 +112,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     generate(out, rows=rows, tiles=not args.no_tiles, progress=not args.quiet)
     report = publish(DEMO_RD, config.home, _metadata(config), progress=not args.quiet)
     if not args.quiet:
-        print(f"published: {report}", flush=True)
+        print(report.summary(), flush=True)
     if args.serve:
         return _serve(config, args.quiet)
     return 0
@@ -174,7 +174,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         from sciportal.store.publish import publish
 
         report = publish(args.descriptor, config.home, _metadata(config), progress=not args.quiet)
-        print(f"published: {report}")
+        print(report.summary())
         return 0
     if args.command == "unpublish":
         from sciportal.store.publish import unpublish
@@ -189,7 +189,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             args.file, config.home, _metadata(config), schema=args.schema, table=args.table,
             progress=not args.quiet,
         )
-        print(f"published {result}")
+        print(f"published; its descriptor is {result} (edit it and publish again to refine)")
         return 0
     if args.command == "list":
         return _list(config)
