@@ -17,8 +17,9 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from sciportal.descriptors import Descriptor, TableSpec, load
+from sciportal.descriptors import Descriptor, TableSpec, dump, load
 from sciportal.metadata.store import MetadataStore
 from sciportal.store.convert import TableConverter
 from sciportal.store.hats import (
@@ -29,6 +30,7 @@ from sciportal.store.hats import (
     write_hats_catalog,
     write_parquet_dataset,
 )
+from sciportal.store.infer import infer_descriptor
 
 CATALOGS_DIR = "catalogs"
 
@@ -221,3 +223,34 @@ def cleanup_versions(metadata_store: MetadataStore, older_than_s: float = 0.0) -
             metadata_store.forget_versions(v.table, [v.version])
             removed.append(Path(v.storage))
     return removed
+
+
+def ingest_file(
+    path: Path,
+    home: Path,
+    metadata_store: MetadataStore,
+    schema: str = "user",
+    *,
+    table: str | None = None,
+    fmt: str | None = None,
+    options: dict[str, Any] | None = None,
+    descriptor_path: Path | None = None,
+    progress: bool = False,
+    publish: bool = True,
+    **ingest_options: int,
+) -> Path:
+    """Infer a descriptor for one file, write it, and (unless ``publish=False``) publish it.
+
+    The descriptor goes to ``descriptor_path`` or ``home/rd/<schema>.<table>.yaml``;
+    edit it and run ``publish`` again to fix units, UCDs or descriptions.
+    Returns the descriptor's path.
+    """
+    desc = infer_descriptor(Path(path), schema=schema, table=table, fmt=fmt, options=options)
+    spec = desc.tables[0]
+    out = Path(descriptor_path or Path(home) / "rd" / f"{desc.schema}.{spec.table.short_name}.yaml")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(dump(desc, relative_to=out.parent.resolve()), encoding="utf-8")
+    if publish:
+        loaded = load(out, Path(home))
+        publish_descriptor(loaded, Path(home), metadata_store, progress, **ingest_options)
+    return out

@@ -236,22 +236,32 @@ class FitsReader(SourceReader):
                 warnings.simplefilter("ignore")
                 self._hdul = fits.open(self.path, memmap=True, lazy_load_hdus=True)
                 self._hdu = self._find_hdu()
-                self._data = self._hdu.data
         except IngestError:
             raise
         except Exception as exc:
             raise self.fail(f"not a readable FITS file ({exc})") from None
+        self._check_size()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._data = self._hdu.data
+        except Exception as exc:
+            raise self.fail(f"unreadable table data ({exc})") from None
         if self._data is None:
             raise self.fail("the table HDU has no data")
+
+    def _check_size(self) -> None:
+        """A truncated file is named as such, with how many rows are complete."""
         nrows = int(self._hdu.header.get("NAXIS2", 0))
         rowlen = int(self._hdu.header.get("NAXIS1", 0))
-        expected = self._hdu._data_offset + nrows * rowlen
-        if self.path.stat().st_size < expected:
+        offset = int(self._hdu._data_offset)
+        expected = offset + nrows * rowlen + int(self._hdu.header.get("PCOUNT", 0))
+        size = self.path.stat().st_size
+        if size < expected:
+            complete = max(0, (size - offset) // max(rowlen, 1))
             raise self.fail(
                 f"file is truncated: {nrows} rows of {rowlen} bytes need {expected} bytes, "
-                f"file has {self.path.stat().st_size} (about "
-                f"{max(0, (self.path.stat().st_size - self._hdu._data_offset) // max(rowlen, 1))}"
-                " complete rows)"
+                f"the file has {size} (only {complete} complete rows)"
             )
 
     def _find_hdu(self) -> Any:
