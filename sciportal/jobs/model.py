@@ -7,6 +7,7 @@ test can walk the whole table.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -116,8 +117,12 @@ def utcnow() -> datetime:
 
 
 def new_job_id() -> str:
-    """An unguessable job identifier (128 random bits, URL-safe)."""
-    return secrets.token_urlsafe(16)
+    """An unguessable job identifier: 120 random bits, lower-case base32.
+
+    Lower case only, so ids stay distinct on case-insensitive file systems
+    (job folders are named after them) and never start with '-'.
+    """
+    return base64.b32encode(secrets.token_bytes(15)).decode("ascii").lower()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sciportal.errors import (
     ExecutionTimeout,
@@ -52,6 +53,9 @@ from sciportal.jobs.model import (
     utcnow,
 )
 from sciportal.jobs.store import JobStore
+
+if TYPE_CHECKING:
+    from sciportal.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,7 @@ class JobLimits:
     max_execution_duration: int = 4 * 3600
     default_destruction: timedelta = timedelta(days=7)
     max_destruction: timedelta = timedelta(days=30)
-    max_wait: float = 600.0
+    max_wait: float = 60.0
     max_upload_bytes: int = 100 * 1024 * 1024
     watchdog_interval: float = 0.1
     sweep_interval: float = 60.0
@@ -181,6 +185,34 @@ class JobManager:
         if start:
             self.start()
 
+    @classmethod
+    def from_config(cls, config: Config) -> JobManager:
+        """A manager on ``config.jobs_db`` and ``config.jobs_dir`` with the ``uws.*`` limits."""
+
+        def get(key: str, default: object) -> object:
+            try:
+                return config[key]
+            except KeyError:
+                return default
+
+        base = JobLimits()
+        limits = JobLimits(
+            max_running=int(get("uws.max_jobs", base.max_running)),  # type: ignore[call-overload]
+            max_running_per_owner=int(get("uws.max_jobs_per_owner", base.max_running_per_owner)),  # type: ignore[call-overload]
+            default_execution_duration=int(
+                get("uws.default_duration", base.default_execution_duration)  # type: ignore[call-overload]
+            ),
+            max_execution_duration=int(get("uws.max_duration", base.max_execution_duration)),  # type: ignore[call-overload]
+            default_destruction=timedelta(
+                seconds=int(get("uws.default_lifetime", base.default_destruction.total_seconds()))  # type: ignore[call-overload]
+            ),
+            max_destruction=timedelta(
+                seconds=int(get("uws.max_lifetime", base.max_destruction.total_seconds()))  # type: ignore[call-overload]
+            ),
+            max_upload_bytes=int(get("upload.max_bytes", base.max_upload_bytes)),  # type: ignore[call-overload]
+        )
+        return cls(JobStore(config.jobs_db, config.jobs_dir), limits)
+
     # -- life cycle ---------------------------------------------------------
 
     def register_runner(self, job_type: str, runner: Runner) -> None:
@@ -283,18 +315,11 @@ class JobManager:
             raise ServiceUnavailable("the server is shutting down; no new jobs are accepted")
         if job_type not in self._runners:
             raise UsageError(f"unknown job type {job_type!r}")
-        uploads = dict(uploads or {})
-        for name in uploads:
-            if not _UPLOAD_NAME_RE.match(name):
-                raise UsageError(
-                    f"bad upload name {name!r}: use letters, digits, '_', '.', '-' only"
-                )
-        total = sum(len(v) for v in uploads.values())
-        if total > self.limits.max_upload_bytes:
-            raise LimitExceeded(
-                f"uploads of {total} bytes exceed the limit of {self.limits.max_upload_bytes} bytes"
-            )
+        uploads = self._check_uploads(uploads)
         now = self.clock()
+        # whole milliseconds, as written in UWS documents, so AFTER=<a creationTime
+        # a client saw> means strictly later jobs
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         job = Job(
             job_id=new_job_id(),
             job_type=job_type,
@@ -307,9 +332,7 @@ class JobManager:
             parameters={str(k).lower(): str(v) for k, v in params.items()},
         )
         self.store.create(job)
-        folder = self.store.upload_dir(job.job_id)
-        for name, data in uploads.items():
-            (folder / name).write_bytes(data)
+        self._write_uploads(job.job_id, uploads)
         return job
 
     def run(self, job_id: str, owner: str | None) -> Job:
@@ -353,10 +376,24 @@ class JobManager:
         self.get(job_id, owner)
         self._destroy(job_id)
 
-    def set_parameters(self, job_id: str, owner: str | None, params: Mapping[str, str]) -> Job:
-        """Replace the parameters of a PENDING job (JobStateError otherwise)."""
+    def set_parameters(
+        self,
+        job_id: str,
+        owner: str | None,
+        params: Mapping[str, str],
+        uploads: Mapping[str, bytes] | None = None,
+    ) -> Job:
+        """Replace the parameters of a PENDING job and add uploads (JobStateError otherwise).
+
+        A ``runid`` parameter also becomes the job's runId.
+        """
         self.get(job_id, owner)
-        job = self.store.set_params(job_id, dict(params))
+        clean = {str(k).lower(): str(v) for k, v in params.items()}
+        new_uploads = self._check_uploads(
+            uploads, existing=self.upload_names(job_id), job_id=job_id
+        )
+        job = self.store.set_params(job_id, clean, run_id=clean.get("runid"))
+        self._write_uploads(job_id, new_uploads)
         self._notify(job_id, job)
         return job
 
@@ -458,6 +495,34 @@ class JobManager:
             return sum(1 for e in self._running.values() if e.owner == owner)
 
     # -- internals ----------------------------------------------------------
+
+    def _check_uploads(
+        self,
+        uploads: Mapping[str, bytes] | None,
+        existing: Collection[str] = (),
+        job_id: str | None = None,
+    ) -> dict[str, bytes]:
+        uploads = dict(uploads or {})
+        for name in uploads:
+            if not _UPLOAD_NAME_RE.match(name):
+                raise UsageError(
+                    f"bad upload name {name!r}: use letters, digits, '_', '.', '-' only"
+                )
+        total = sum(len(v) for v in uploads.values())
+        if job_id is not None:
+            folder = self.store.upload_dir(job_id)
+            total += sum((folder / n).stat().st_size for n in existing if n not in uploads)
+        if total > self.limits.max_upload_bytes:
+            raise LimitExceeded(
+                f"uploads of {total} bytes exceed the limit of {self.limits.max_upload_bytes} bytes"
+            )
+        return uploads
+
+    def _write_uploads(self, job_id: str, uploads: Mapping[str, bytes]) -> None:
+        folder = self.store.upload_dir(job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in uploads.items():
+            (folder / name).write_bytes(data)
 
     def _clamp_duration(self, seconds: int) -> int:
         top = self.limits.max_execution_duration

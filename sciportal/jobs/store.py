@@ -344,8 +344,8 @@ class JobStore:
                 values["results"] = _results_json(results)
             return self._update(job_id, **values)
 
-    def set_params(self, job_id: str, params: dict[str, str]) -> Job:
-        """Replace the parameters of a PENDING job (names lower-cased)."""
+    def set_params(self, job_id: str, params: dict[str, str], run_id: str | None = None) -> Job:
+        """Replace the parameters of a PENDING job (names lower-cased); set runId if given."""
         clean = {str(k).lower(): str(v) for k, v in params.items()}
         with self._lock:
             current = self.require(job_id)
@@ -353,6 +353,8 @@ class JobStore:
                 raise JobStateError(
                     f"parameters can only be changed while the job is PENDING, not {current.phase.value}"
                 )
+            if run_id is not None:
+                return self._update(job_id, parameters=json.dumps(clean), run_id=run_id)
             return self._update(job_id, parameters=json.dumps(clean))
 
     def set_results(self, job_id: str, results: Iterable[Result]) -> Job:

@@ -61,4 +61,4 @@ def test_job_ids_are_unguessable_and_url_safe():
     ids = {new_job_id() for _ in range(1000)}
     assert len(ids) == 1000
     for job_id in ids:
-        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", job_id)
+        assert re.fullmatch(r"[a-z2-7]{24}", job_id)
