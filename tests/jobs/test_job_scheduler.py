@@ -390,3 +390,23 @@ def test_jobs_survive_a_crash_in_a_defined_phase(tmp_path):
     m2.shutdown(timeout=1)
     store.close()
     store2.close()
+
+
+def test_from_config_uses_the_uws_settings(tmp_path):
+    from sciportal.config import load_config
+
+    config = load_config(
+        home=tmp_path,
+        environ={},
+        overrides={"uws.max_jobs": 3, "uws.max_duration": 120, "uws.default_duration": 100},
+    )
+    m = JobManager.from_config(config)
+    try:
+        assert m.limits.max_running == 3
+        assert m.limits.max_execution_duration == 120
+        assert m.limits.default_execution_duration == 100
+        assert m.store.db_path == config.jobs_db
+        assert m.store.files_root == config.jobs_dir
+    finally:
+        m.shutdown(timeout=1)
+        m.store.close()
