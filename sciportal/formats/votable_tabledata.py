@@ -1,0 +1,51 @@
+"""VOTable TABLEDATA: rows as XML, built with Arrow string kernels per batch.
+
+Nulls are empty cells (VOTable 1.3+ treats an empty TD as null for every
+datatype); integer columns also declare a VALUES null sentinel so older
+readers agree.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import pyarrow as pa
+
+from sciportal.formats.columns import ColumnPlan
+from sciportal.formats.text import column_text, fixed_array_nulls, join_rows, xml_escape
+from sciportal.formats.votable import VOTABLE_MIME, VOTableWriter
+
+
+def encode_batch(arrays: list[pa.Array], plans: list[ColumnPlan]) -> memoryview:
+    """The ``<TR>`` elements of one batch."""
+    texts = []
+    for arr, plan in zip(arrays, plans, strict=True):
+        text = column_text(arr, plan)
+        texts.append(xml_escape(text) if plan.kind == "string" else fixed_array_nulls(text, plan))
+    n = len(arrays[0]) if arrays else 0
+    return join_rows(texts, "</TD><TD>", "<TR><TD>", "</TD></TR>\n", n)
+
+
+class _TableDataSink:
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        out.write(b"<TABLEDATA>\n")
+
+    def write(self, arrays: list[pa.Array], plans: list[ColumnPlan]) -> None:
+        self.out.write(encode_batch(arrays, plans))
+
+    def close(self) -> None:
+        self.out.write(b"</TABLEDATA>")
+
+
+class TableDataWriter(VOTableWriter):
+    """VOTable TABLEDATA: human-readable XML rows."""
+
+    names: tuple[str, ...] = ("votable/td", "tabledata", "votabletd", "votable/tabledata")
+    mime: str = VOTABLE_MIME + ";serialization=TABLEDATA"
+    mimes: tuple[str, ...] = (VOTABLE_MIME + ";serialization=TABLEDATA",)
+    serialization = "TABLEDATA"
+    null_values = True
+
+    def open_data(self, out: BinaryIO) -> _TableDataSink:
+        return _TableDataSink(out)
