@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from sciportal.demo.columns import BANDS
 from sciportal.demo.objects import COADD_SCHEMA, ID_BASE, generate_chunk
-from sciportal.demo.sky import build_maps
+from sciportal.demo.sky import build_maps, deep_total
 from sciportal.demo.specz import SPECZ_SCHEMA, chunk_quota, select_chunk
 from sciportal.demo.tiles import TileSources, demo_tiles, render_tile, write_tile
 
@@ -55,6 +55,11 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
         write_statistics=True,
     )
     os.replace(tmp, path)
+
+
+def _share(total: int, rows: int, start: int, stop: int) -> int:
+    """The part of ``total`` that rows ``[start, stop)`` carry (parts sum to ``total``)."""
+    return total * stop // rows - total * start // rows
 
 
 def generate(
@@ -111,7 +116,8 @@ def generate(
     for c in chunk_ids:
         start = c * chunk_rows
         stop = min(rows, start + chunk_rows)
-        chunk = generate_chunk(seed, c, stop - start, ID_BASE + start, maps)
+        ndeep = _share(deep_total(rows), rows, start, stop)
+        chunk = generate_chunk(seed, c, stop - start, ID_BASE + start, maps, ndeep)
         path = out_dir / f"coadd-{c:04d}.parquet"
         _write_parquet(chunk.table, path)
         coadd_paths.append(path)
@@ -129,8 +135,7 @@ def generate(
         tile_dir = out_dir / "tiles"
         tile_dir.mkdir(exist_ok=True)
         for ti, col in enumerate(collectors):
-            for band in BANDS:
-                hdu = render_tile(col, band, seed, ti, maps.nepochs)
+            for band, hdu in zip(BANDS, render_tile(col, seed, ti, maps.nepochs), strict=True):
                 path = tile_dir / f"{col.spec.name}_{band if band != 'y' else 'Y'}.fits"
                 write_tile(hdu, path)
                 tile_paths.append(path)

@@ -63,7 +63,10 @@ def descriptor() -> dict[str, Any]:
                     "tile, HEALPix indices, grizY MAG_AUTO photometry with errors and flags, "
                     "exposure counts, i-band morphology and star/galaxy classification, "
                     "Galactic reddening and DNF-like photometric redshifts. Magnitudes are "
-                    "AB, not corrected for extinction; NULL marks non-detections in a band."
+                    "AB, not corrected for extinction; NULL marks non-detections in a band. "
+                    "Density elsewhere scales with the generated row count, but the three "
+                    "imaged tiles (DES0450-4448, DES0453-4448, DES0457-4448) form a deep "
+                    "patch at the real survey's density (up to 20000 objects per deg2)."
                 ),
                 "position": {"ra": "ra", "dec": "dec"},
                 "partition_rows": PARTITION_ROWS,

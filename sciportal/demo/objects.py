@@ -7,6 +7,7 @@ memory, and any chunk can be regenerated alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,12 +129,18 @@ def _star_population(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _clustered_positions(
-    rng: np.random.Generator, maps: sky.SkyMaps, n: int
+    rng: np.random.Generator,
+    n: int,
+    centres: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    refill: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    inside: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Galaxies in compact groups: centres follow the density field, members scatter by arcmin."""
+    """Galaxies in compact groups: centres follow ``centres``, members scatter by arcminutes."""
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
     mean_members = 12.0
     ncen = max(1, int(round(n / mean_members)))
-    cra, cdec = sky.sample_positions(rng, maps.galaxy_cdf, maps.pixels, ncen)
+    cra, cdec = centres(ncen)
     owner = rng.integers(0, ncen, n)
     scale = 10.0 ** rng.uniform(np.log10(0.3), np.log10(2.0), ncen) / 60.0  # deg
     s = scale[owner]
@@ -141,11 +148,45 @@ def _clustered_positions(
     dy = rng.normal(0.0, 1.0, n) * s
     dec = np.clip(cdec[owner] + dy, -89.9, 89.9)
     ra = np.mod(cra[owner] + dx / np.cos(np.radians(dec)), 360.0)
-    ok = sky.in_footprint(ra, dec)
+    ok = inside(ra, dec)
     if not ok.all():  # members pushed over the edge: redraw them unclustered
-        fra, fdec = sky.sample_positions(rng, maps.galaxy_cdf, maps.pixels, int((~ok).sum()))
-        ra[~ok], dec[~ok] = fra, fdec
+        ra[~ok], dec[~ok] = refill(int((~ok).sum()))
     return ra, dec
+
+
+def _in_deep(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    row, col = sky.tile_index(ra, dec)
+    return (row == sky.DEEP_TILE_ROW) & np.isin(col, sky.DEEP_TILE_COLUMNS)
+
+
+def _positions(
+    rng: np.random.Generator,
+    maps: sky.SkyMaps,
+    nstar: int,
+    ngal: int,
+    nstar_deep: int,
+    ngal_deep: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Star positions first, then galaxies; wide field from the maps, then the deep patch."""
+
+    def wide_gal(k: int) -> tuple[np.ndarray, np.ndarray]:
+        return sky.sample_positions(rng, maps.galaxy_cdf, maps.pixels, k)
+
+    def deep(k: int) -> tuple[np.ndarray, np.ndarray]:
+        return sky.sample_deep(rng, k)
+
+    ngal_wide = ngal - ngal_deep
+    nclu_wide = int(round(CLUSTERED_FRACTION * ngal_wide))
+    nclu_deep = int(round(CLUSTERED_FRACTION * ngal_deep))
+    parts = [
+        sky.sample_positions(rng, maps.star_cdf, maps.pixels, nstar - nstar_deep),
+        deep(nstar_deep),
+        wide_gal(ngal_wide - nclu_wide),
+        _clustered_positions(rng, nclu_wide, wide_gal, wide_gal, sky.in_footprint),
+        deep(ngal_deep - nclu_deep),
+        _clustered_positions(rng, nclu_deep, deep, deep, _in_deep),
+    ]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _measure(
@@ -173,18 +214,19 @@ def _measure(
     return mag, err
 
 
-def generate_chunk(seed: int, chunk: int, nrows: int, first_id: int, maps: sky.SkyMaps) -> Chunk:
-    """Generate rows ``first_id ...`` of the catalog as chunk ``chunk``."""
+def generate_chunk(
+    seed: int, chunk: int, nrows: int, first_id: int, maps: sky.SkyMaps, ndeep: int = 0
+) -> Chunk:
+    """Generate rows ``first_id ...`` of the catalog as chunk ``chunk``.
+
+    ``ndeep`` of the rows lie in the deep patch (the imaged tiles).
+    """
     rng = chunk_rng(seed, chunk)
     nstar = int(round(STAR_FRACTION * nrows))
     ngal = nrows - nstar
-    nclu = int(round(CLUSTERED_FRACTION * ngal))
-
-    sra, sdec = sky.sample_positions(rng, maps.star_cdf, maps.pixels, nstar)
-    fra, fdec = sky.sample_positions(rng, maps.galaxy_cdf, maps.pixels, ngal - nclu)
-    cra, cdec = _clustered_positions(rng, maps, nclu)
-    ra = np.concatenate([sra, fra, cra])
-    dec = np.concatenate([sdec, fdec, cdec])
+    nstar_deep = min(nstar, int(round(STAR_FRACTION * ndeep)))
+    ngal_deep = min(ngal, ndeep - nstar_deep)
+    ra, dec = _positions(rng, maps, nstar, ngal, nstar_deep, ngal_deep)
     is_star = np.zeros(nrows, dtype=bool)
     is_star[:nstar] = True
 

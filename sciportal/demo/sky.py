@@ -8,6 +8,7 @@ one coherent sky.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import astropy.units as u
@@ -47,6 +48,14 @@ DEC_MIN, DEC_MAX = -65.0, 3.0
 TILE_SIZE_DEG = 0.7306
 TILE_STEP_DEG = 0.7
 NATIVE_PIXEL_ARCSEC = 0.263
+
+# The demo's imaged tiles (one tile row, three neighbours) double as a deep
+# patch: they hold objects at the real survey's density whatever the row
+# count, so the tile images show a realistic field.
+DEEP_TILE_ROW = -64  # Dec -44.8
+DEEP_TILE_COLUMNS = (74, 75, 76)  # RA 72.4, 73.4, 74.3: DES0450-4448 ... DES0457-4448
+DEEP_DENSITY = 20_000.0  # objects per deg2 in the deep patch (DES wide: ~2-8e4)
+DEEP_MAX_FRACTION = 0.05  # never more than this share of the rows
 
 MAP_ORDER = 8  # HEALPix order of the survey maps (~0.23 deg cells)
 MAP_NSIDE = 1 << MAP_ORDER
@@ -138,6 +147,52 @@ def tile_names(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     return names[inverse]
 
 
+def deep_total(rows: int) -> int:
+    """Objects of a ``rows``-object survey that lie in the deep patch."""
+    area = len(DEEP_TILE_COLUMNS) * TILE_SIZE_DEG**2
+    return min(int(rows * DEEP_MAX_FRACTION), int(round(DEEP_DENSITY * area)))
+
+
+def sample_deep(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform positions over the deep tiles (each point in the tile it is named after)."""
+    cols = np.array(DEEP_TILE_COLUMNS)
+    ra_c, dec_c = tile_center(np.full(cols.shape, DEEP_TILE_ROW), cols)
+    ra_out = np.empty(n)
+    dec_out = np.empty(n)
+    filled = 0
+    half = np.radians(TILE_SIZE_DEG / 2)
+    while filled < n:
+        m = int((n - filled) * 1.2) + 16
+        k = rng.integers(0, cols.size, m)
+        xi = rng.uniform(-half, half, m)
+        eta = rng.uniform(-half, half, m)
+        # inverse gnomonic projection about the tile centre
+        a0, d0 = np.radians(ra_c[k]), np.radians(dec_c[k])
+        rho = np.hypot(xi, eta)
+        c = np.arctan(rho)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sin_d = np.cos(c) * np.sin(d0) + np.where(
+                rho > 0, eta * np.sin(c) * np.cos(d0) / rho, 0
+            )
+        dec = np.degrees(np.arcsin(sin_d))
+        ra = (
+            np.degrees(
+                a0
+                + np.arctan2(
+                    xi * np.sin(c), rho * np.cos(d0) * np.cos(c) - eta * np.sin(d0) * np.sin(c)
+                )
+            )
+            % 360.0
+        )
+        row, col = tile_index(ra, dec)
+        own = (row == DEEP_TILE_ROW) & (col == cols[k])  # drop the overlaps with neighbours
+        ra, dec = ra[own][: n - filled], dec[own][: n - filled]
+        ra_out[filled : filled + ra.size] = ra
+        dec_out[filled : filled + dec.size] = dec
+        filled += ra.size
+    return ra_out, dec_out
+
+
 # --- HEALPix maps -----------------------------------------------------------
 
 
@@ -192,8 +247,9 @@ def _gaussian_field(rng: np.random.Generator, slope: float, lmin: float) -> np.n
     return (field - field.mean()) / field.std()
 
 
+@functools.lru_cache(maxsize=2)
 def build_maps(seed: int) -> SkyMaps:
-    """Build the survey maps from the seed (deterministic, ~0.2 s)."""
+    """Build the survey maps from the seed (deterministic, ~0.4 s; cached, read-only)."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1 << 20,))))
     ncell = hp.nside2npix(MAP_NSIDE)
     allpix = np.arange(ncell, dtype=np.int64)

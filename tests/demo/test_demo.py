@@ -135,7 +135,7 @@ def test_positions_inside_footprint(coadd: pa.Table) -> None:
     assert ((ra >= 0) & (ra < 360)).all()
     assert in_footprint(ra, dec).all()
     for k in range(0, ROWS, 97):  # brute-force oracle on a sample
-        assert _point_in_polygon_brute(unwrap_ra(ra[k]), dec[k])
+        assert _point_in_polygon_brute(float(unwrap_ra(ra[k])), float(dec[k]))
     assert -65.0 <= dec.min() and dec.max() <= 3.0
     # every part of the footprint is populated: south, neck and Stripe 82
     x = unwrap_ra(ra)
@@ -394,3 +394,21 @@ def test_bright_catalog_sources_on_bright_pixels(demo: DemoFiles, coadd: pa.Tabl
         assert abs(np.median(data)) < 0.2 * noise
     # the deep bands have sources far above the noise, so the peak test above ran
     assert best["r"] > 30 and best["i"] > 30
+
+
+def test_deep_patch_on_the_tiles(demo: DemoFiles, coadd: pa.Table) -> None:
+    """The imaged tiles hold objects at survey density; each tile's header counts them."""
+    names = np.array(coadd.column("tilename").to_pylist(), dtype=object)
+    wide_per_tile = ROWS / 5000 * 0.7306**2  # objects per tile at the survey-wide density
+    for p in demo.tiles:
+        name, band = p.stem.split("_")
+        n_in_tile = int((names == name).sum())
+        # deep: 5% of the rows (capped at 2e4 per deg2) share the three tiles
+        assert n_in_tile > 0.9 * 0.05 * ROWS / 3 > 50 * wide_per_tile
+        with fits.open(p) as hdul:
+            assert hdul[0].header["NSOURCES"] >= n_in_tile
+    described = _rd_table(yaml.safe_load(RD.read_text()), "coadd")["description"]
+    assert all(p.stem.split("_")[0] in described for p in demo.tiles)
+    # elsewhere the density is the survey's scaled one
+    others = (names != demo.tiles[0].stem.split("_")[0]).sum()
+    assert others > 0.9 * ROWS
