@@ -32,6 +32,7 @@ class ThreadedResponse:
         self._writable = threading.Event()
         self._writable.set()
         self.gone = False
+        self.closed = False
         self.bytes_sent = 0
         request.registerProducer(self, True)
         request.notifyFinish().addBoth(self._on_finish)
@@ -83,7 +84,10 @@ class ThreadedResponse:
             self._request.write(chunk)
 
     def close(self) -> None:
-        """Flush and finish the response (from the worker thread)."""
+        """Flush and finish the response (from the worker thread); idempotent."""
+        if self.closed:
+            return
+        self.closed = True
         if not self.gone:
             self.flush()
         reactor.callFromThread(self._finish_in_reactor)  # type: ignore[attr-defined]
@@ -92,6 +96,10 @@ class ThreadedResponse:
         self._request.unregisterProducer()
         if not self.gone and not self._request.finished:
             self._request.finish()
+
+    def readable(self) -> bool:
+        """File-like protocol: a response cannot be read."""
+        return False
 
     def writable(self) -> bool:
         """File-like protocol."""

@@ -7,7 +7,6 @@ renders the answer (STYLE.md point 1); async lives in :mod:`sciportal.web.uws`.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +30,8 @@ def base_url(app: App, request: Request, path: str = "") -> str:
     configured = app.config["server.base_url"].rstrip("/")
     if configured:
         return configured + path
-    host = request.getHeader(b"host") or f"{app.config['server.host']}:{app.config['server.port']}"
+    header = request.getHeader(b"host")
+    host = header.decode("latin-1") if header else f"{app.config['server.host']}:{app.config['server.port']}"
     scheme = "https" if request.isSecure() else "http"
     return f"{scheme}://{host}{path}"
 
@@ -197,5 +197,3 @@ class TapRoot(Resource):
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return tap_page(self.app, base_url(self.app, request))
 
-
-_lock = threading.Lock()

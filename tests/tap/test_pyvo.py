@@ -70,7 +70,7 @@ def test_cone_against_astropy(tap: pyvo.dal.TAPService) -> None:
     radius = 0.3
     cone = tap.run_sync(
         "SELECT coadd_object_id FROM demo.coadd WHERE "
-        f"1 = CONTAINS(POINT(ra, dec), CIRCLE({centre.ra.deg!r}, {centre.dec.deg!r}, {radius}))"
+        f"1 = CONTAINS(POINT(ra, dec), CIRCLE({float(centre.ra.deg)!r}, {float(centre.dec.deg)!r}, {radius}))"
     ).to_table()
     sep = centre.separation(SkyCoord(everything["ra"], everything["dec"], unit="deg")).deg
     expected = set(np.asarray(everything["coadd_object_id"])[sep <= radius].tolist())
