@@ -23,7 +23,8 @@ from astropy.wcs import WCS
 
 from sciportal.demo import DemoFiles, generate
 from sciportal.demo.descriptor import render
-from sciportal.demo.sky import FOOTPRINT_POLYGON, in_footprint, unwrap_ra
+from sciportal.demo.sky import FOOTPRINT_POLYGON, deep_total, in_footprint, unwrap_ra
+from sciportal.demo.specz import specz_total
 
 ROOT = Path(__file__).resolve().parents[2]
 RD = ROOT / "rd" / "demo.yaml"
@@ -108,6 +109,25 @@ def test_regenerating_fewer_rows_removes_stale_chunks(tmp_path: Path) -> None:
     ]
     assert len(files.coadd) == 2
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_tiny_survey(tmp_path: Path) -> None:
+    files = generate(tmp_path, rows=1, tile_pixels=32)
+    assert pq.read_metadata(files.coadd[0]).num_rows == 1
+    assert pq.read_metadata(files.specz).num_rows <= 1
+    assert len(files.tiles) == 15
+    data = fits.getdata(files.tiles[0])
+    assert data.shape == (32, 32) and np.isfinite(data).all()
+
+
+def test_sample_sizes_scale_with_rows() -> None:
+    assert specz_total(1_000_000) == 10_000
+    assert specz_total(10**8) == 10_000
+    assert specz_total(200_000) == 2_000
+    assert specz_total(50_000) == 1_000
+    assert specz_total(300) == 300
+    assert deep_total(10**6) == deep_total(10**8) > 30_000  # 2e4 per deg2 over 3 tiles
+    assert deep_total(100_000) == 5_000
 
 
 def test_bad_arguments() -> None:
