@@ -12,6 +12,8 @@ import re
 from sciportal.errors import UsageError
 from sciportal.formats.base import Writer
 from sciportal.formats.csv import CsvWriter, TsvWriter
+from sciportal.formats.fits import FitsWriter
+from sciportal.formats.parquet import ParquetWriter
 from sciportal.formats.votable_binary import Binary2Writer, BinaryWriter
 from sciportal.formats.votable_tabledata import TableDataWriter
 
@@ -21,6 +23,8 @@ _WRITERS: tuple[Writer, ...] = (
     BinaryWriter(),
     CsvWriter(),
     TsvWriter(),
+    FitsWriter(),
+    ParquetWriter(),
 )
 DEFAULT: Writer = _WRITERS[0]
 

@@ -6,6 +6,11 @@ glued with ``binary_join_element_wise`` so no Python code runs per cell.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -14,6 +19,27 @@ from sciportal.formats.unicode import string_parts
 
 _XML_SPECIAL = "[&<>\r]"
 _XML_INVALID = "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
+
+
+#: Below this many rows a batch is converted on the calling thread.
+PARALLEL_MIN_ROWS = 4096
+
+
+@cache
+def _executor() -> ThreadPoolExecutor:
+    """Shared worker threads: Arrow kernels release the GIL, so columns convert in parallel."""
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="fmt")
+
+
+def convert_columns(
+    arrays: Sequence[pa.Array],
+    plans: Sequence[ColumnPlan],
+    convert: Callable[[pa.Array, ColumnPlan], pa.Array],
+) -> list[pa.Array]:
+    """``convert`` applied to every column, in parallel for large batches."""
+    if not arrays or len(arrays[0]) < PARALLEL_MIN_ROWS or len(arrays) == 1:
+        return [convert(a, p) for a, p in zip(arrays, plans, strict=True)]
+    return list(_executor().map(convert, arrays, plans))
 
 
 def _any(mask: pa.Array) -> bool:

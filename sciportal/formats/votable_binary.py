@@ -136,7 +136,7 @@ def _bool_bytes(arr: pa.Array) -> np.ndarray:
     return flags
 
 
-def _list_parts(arr: pa.Array, plan: ColumnPlan) -> tuple[np.ndarray, np.ndarray]:
+def list_parts(arr: pa.Array, plan: ColumnPlan) -> tuple[np.ndarray, np.ndarray]:
     """Element offsets (from 0; null lists empty) and numpy values of a list column."""
     if arr.null_count:
         arr = pc.if_else(arr.is_valid(), arr, pa.scalar([], type=arr.type))
@@ -149,7 +149,7 @@ def _list_parts(arr: pa.Array, plan: ColumnPlan) -> tuple[np.ndarray, np.ndarray
     return offsets - start, numeric_values(child, elem)
 
 
-def _fixed_matrix(offsets: np.ndarray, values: np.ndarray, k: int, fill: Any) -> np.ndarray:
+def fixed_matrix(offsets: np.ndarray, values: np.ndarray, k: int, fill: Any) -> np.ndarray:
     """Rows of exactly ``k`` elements: truncate longer lists, pad shorter ones with ``fill``."""
     n = len(offsets) - 1
     lengths = np.diff(offsets)
@@ -189,11 +189,11 @@ def encode_batch(arrays: list[pa.Array], plans: list[ColumnPlan], binary2: bool)
             asm.fixed(">i4", lengths)
             asm.var(payload)
         else:  # array
-            offsets, values = _list_parts(arr, plan)
+            offsets, values = list_parts(arr, plan)
             be = _BE[plan.datatype]
             if plan.fixed:
                 fill = np.nan if values.dtype.kind == "f" else (plan.null_value or 0)
-                asm.fixed((be, plan.fixed), _fixed_matrix(offsets, values, plan.fixed, fill))
+                asm.fixed((be, plan.fixed), fixed_matrix(offsets, values, plan.fixed, fill))
             else:
                 raw = np.ascontiguousarray(values, dtype=be).view(np.uint8)
                 asm.fixed(">i4", np.diff(offsets))

@@ -12,16 +12,24 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from sciportal.formats.columns import ColumnPlan
-from sciportal.formats.text import column_text, fixed_array_nulls, join_rows, xml_escape
+from sciportal.formats.text import (
+    column_text,
+    convert_columns,
+    fixed_array_nulls,
+    join_rows,
+    xml_escape,
+)
 from sciportal.formats.votable import VOTABLE_MIME, VOTableWriter
+
+
+def _cell_text(arr: pa.Array, plan: ColumnPlan) -> pa.Array:
+    text = column_text(arr, plan)
+    return xml_escape(text) if plan.kind == "string" else fixed_array_nulls(text, plan)
 
 
 def encode_batch(arrays: list[pa.Array], plans: list[ColumnPlan]) -> memoryview:
     """The ``<TR>`` elements of one batch."""
-    texts = []
-    for arr, plan in zip(arrays, plans, strict=True):
-        text = column_text(arr, plan)
-        texts.append(xml_escape(text) if plan.kind == "string" else fixed_array_nulls(text, plan))
+    texts = convert_columns(arrays, plans, _cell_text)
     n = len(arrays[0]) if arrays else 0
     return join_rows(texts, "</TD><TD>", "<TR><TD>", "</TD></TR>\n", n)
 
