@@ -27,9 +27,9 @@ EXAMPLES: tuple[Example, ...] = (
         "Objects within 3 arcminutes of a position, nearest first: the spatial "
         "constraint reads only the HEALPix partitions that the circle touches.",
         "SELECT coadd_object_id, ra, dec, mag_auto_i,\n"
-        "       DISTANCE(POINT(ra, dec), POINT(330.0, -45.0)) * 3600 AS dist_arcsec\n"
+        "       DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 330.0, -45.0)) * 3600 AS dist_arcsec\n"
         "FROM demo.coadd\n"
-        "WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(330.0, -45.0, 0.05))\n"
+        "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 330.0, -45.0, 0.05))\n"
         "ORDER BY dist_arcsec",
     ),
     Example(
@@ -57,7 +57,7 @@ EXAMPLES: tuple[Example, ...] = (
         "SELECT FLOOR(mag_auto_i * 2) / 2 AS mag_bin, COUNT(*) AS n\n"
         "FROM demo.coadd\n"
         "WHERE mag_auto_i IS NOT NULL\n"
-        "GROUP BY FLOOR(mag_auto_i * 2) / 2\n"
+        "GROUP BY mag_bin\n"
         "ORDER BY mag_bin",
     ),
     Example(
@@ -84,7 +84,7 @@ EXAMPLES: tuple[Example, ...] = (
         "Everything in a 0.2 x 0.2 degree box, with its tile name.",
         "SELECT coadd_object_id, ra, dec, tilename\n"
         "FROM demo.coadd\n"
-        "WHERE 1 = CONTAINS(POINT(ra, dec), BOX(330.0, -45.0, 0.2, 0.2))",
+        "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), BOX('ICRS', 330.0, -45.0, 0.2, 0.2))",
     ),
     Example(
         "polygon",
@@ -92,7 +92,8 @@ EXAMPLES: tuple[Example, ...] = (
         "A triangular region on the sky (great-circle edges).",
         "SELECT COUNT(*) AS n\n"
         "FROM demo.coadd\n"
-        "WHERE 1 = CONTAINS(POINT(ra, dec), POLYGON(329.5, -45.5, 330.5, -45.5, 330.0, -44.5))",
+        "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec),\n"
+        "                   POLYGON('ICRS', 329.5, -45.5, 330.5, -45.5, 330.0, -44.5))",
     ),
     Example(
         "per_tile",
@@ -118,7 +119,7 @@ EXAMPLES: tuple[Example, ...] = (
         "Object counts per order-6 HEALPix cell, for a density map.",
         "SELECT ivo_healpix_index(6, ra, dec) AS hpx6, COUNT(*) AS n\n"
         "FROM demo.coadd\n"
-        "GROUP BY ivo_healpix_index(6, ra, dec)\n"
+        "GROUP BY hpx6\n"
         "ORDER BY n DESC",
     ),
     Example(

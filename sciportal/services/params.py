@@ -52,27 +52,6 @@ TAP_PARAMS: tuple[Param, ...] = (
 )
 
 
-def normalise_args(raw: Mapping[bytes | str, Sequence[bytes | str]]) -> dict[str, list[Any]]:
-    """Upper-case parameter names; decode text values, keep file uploads as bytes.
-
-    Values that are not valid UTF-8 (binary uploads) stay bytes.
-    """
-    out: dict[str, list[Any]] = {}
-    for key, values in raw.items():
-        name = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
-        decoded: list[Any] = []
-        for v in values:
-            if isinstance(v, bytes):
-                try:
-                    decoded.append(v.decode("utf-8"))
-                except UnicodeDecodeError:
-                    decoded.append(v)
-            else:
-                decoded.append(v)
-        out.setdefault(name.upper(), []).extend(decoded)
-    return out
-
-
 def parse_params(
     declared: Sequence[Param], args: Mapping[str, list[Any]], check_required: bool = True
 ) -> dict[str, Any]:

@@ -136,7 +136,7 @@ class TapService:
         req = prepared.request
         info = ResultInfo(
             query=req.query,
-            service=f"sciportal {__version__}",
+            service="sciportal",
             maxrec=req.maxrec,
             infos=[("request_date", _now())] + ([("RUNID", req.runid)] if req.runid else []),
         )

@@ -6,15 +6,20 @@ import logging
 import sys
 from typing import Any
 
+import twisted
+
 from twisted.internet import defer, reactor
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from sciportal import __version__
 from sciportal.web.app import App
 from sciportal.web.landing import home_page
 from sciportal.web.tap import TapRoot, base_url
 
 log = logging.getLogger(__name__)
+
+SERVER_HEADER = f"sciportal/{__version__} TwistedWeb/{twisted.__version__}".encode()
 
 
 class Root(Resource):
@@ -44,6 +49,34 @@ class Health(Resource):
     def render_GET(self, request: Request) -> bytes:  # noqa: N802
         request.setHeader(b"content-type", b"text/plain")
         return b"ok\n"
+
+
+class SciportalRequest(Request):
+    """A request whose multipart bodies we parse ourselves.
+
+    Twisted's built-in multipart parsing answers 400 on bodies that real
+    clients send (STILTS quotes its boundary); resources read the body with
+    :func:`sciportal.web.uws.parse_form` instead.
+    """
+
+    _multipart_type: list[bytes] | None = None
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:  # noqa: N802
+        ctype = self.requestHeaders.getRawHeaders(b"content-type")
+        if ctype and ctype[0].lower().lstrip().startswith(b"multipart/"):
+            self._multipart_type = ctype
+            self.requestHeaders.setRawHeaders(b"content-type", [b"application/octet-stream"])
+        super().requestReceived(command, path, version)
+
+    def process(self) -> None:
+        if self._multipart_type is not None:
+            self.requestHeaders.setRawHeaders(b"content-type", self._multipart_type)
+        super().process()
+
+    def render(self, resrc: Resource) -> None:
+        # IVOA SoftID: name the VO software, not only the HTTP library
+        self.setHeader(b"server", SERVER_HEADER)
+        super().render(resrc)
 
 
 class TrackingSite(Site):
@@ -88,7 +121,7 @@ def build_site(app: App) -> TrackingSite:
     )
     tap = TapRoot(app, async_jobs)
     root = Root(app, {b"tap": tap, b"health": Health()})
-    site = TrackingSite(root)
+    site = TrackingSite(root, requestFactory=SciportalRequest)
     site.displayTracebacks = False
     return site
 

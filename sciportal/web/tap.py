@@ -16,11 +16,11 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from sciportal.errors import ServiceUnavailable
 from sciportal.services import examples, vosi
-from sciportal.services.params import normalise_args
 from sciportal.web.app import App
 from sciportal.web.auth import owner_of
 from sciportal.web.errors import render_error
 from sciportal.web.streaming import ClientGone, ThreadedResponse
+from sciportal.web.uws import parse_form
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,24 @@ def base_url(app: App, request: Request, path: str = "") -> str:
     host = header.decode("latin-1") if header else f"{app.config['server.host']}:{app.config['server.port']}"
     scheme = "https" if request.isSecure() else "http"
     return f"{scheme}://{host}{path}"
+
+
+def request_args(request: Request) -> dict[str, list[Any]]:
+    """All parameters of a GET or POST (urlencoded or multipart), names upper-cased.
+
+    File parts come as bytes, under their part name, for ``param:NAME`` uploads.
+    """
+    query = request.uri.split(b"?", 1)[1] if b"?" in request.uri else b""
+    ctype = request.getHeader(b"content-type")
+    body = b""
+    if request.method == b"POST" and request.content is not None:
+        request.content.seek(0)
+        body = request.content.read()
+    values, files = parse_form(query, ctype.decode("latin-1") if ctype else None, body)
+    args: dict[str, list[Any]] = {k.upper(): list(v) for k, v in values.items()}
+    for name, data in files.items():
+        args.setdefault(name.upper(), []).append(data)
+    return args
 
 
 def _fail_in_reactor(request: Request, exc: BaseException) -> None:
@@ -57,7 +75,10 @@ class SyncResource(Resource):
         return self.render_POST(request)
 
     def render_POST(self, request: Request) -> Any:  # noqa: N802
-        args = normalise_args(request.args or {})
+        try:
+            args = request_args(request)
+        except Exception as exc:
+            return render_error(request, exc)
         user = owner_of(request)
         d = threads.deferToThread(self._run, request, args, user)
         d.addErrback(lambda f: log.error("sync query crashed: %s", f.getTraceback()))
