@@ -19,7 +19,6 @@ from sciportal.jobs.model import Job, Result
 UWS_NS = "http://www.ivoa.net/xml/UWS/v1.0"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-CUSTOM_NS = "urn:uwscustom"
 UWS_VERSION = "1.1"
 VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 
@@ -107,8 +106,6 @@ def _add_results(parent: etree._Element, job: Job, result_url: Callable[[Result]
         if res.size is not None:
             node.set("size", str(res.size))
         node.set("mime-type", res.mime)
-        if res.rows is not None:
-            node.set(f"{{{CUSTOM_NS}}}rows", str(res.rows))
 
 
 def _add_parameters(parent: etree._Element, job: Job, upload_urls: Mapping[str, str]) -> None:
@@ -130,10 +127,7 @@ def job_xml(
     upload_urls: Mapping[str, str] | None = None,
 ) -> bytes:
     """The ``uws:job`` document (UWS 1.1 JobSummary)."""
-    nsmap = dict(_NSMAP)
-    if any(r.rows is not None for r in job.results):
-        nsmap["uwsc"] = CUSTOM_NS
-    root = etree.Element(f"{{{UWS_NS}}}job", nsmap=nsmap)
+    root = etree.Element(f"{{{UWS_NS}}}job", nsmap=_NSMAP)
     root.set("version", UWS_VERSION)
     _el(root, "jobId", job.job_id)
     if job.run_id is not None:
@@ -162,7 +156,7 @@ def results_xml(job: Job, result_url: Callable[[Result], str]) -> bytes:
     _add_results(holder, job, result_url)
     root = holder[0]
     # re-root with the namespace declarations on the document element
-    doc = etree.Element(root.tag, nsmap={**_NSMAP, "uwsc": CUSTOM_NS})
+    doc = etree.Element(root.tag, nsmap=_NSMAP)
     for child in root:
         doc.append(child)
     return _serialize(doc)
