@@ -343,7 +343,7 @@ class Generator:
         return "(" + f" {e.op} ".join(self.expr(i) for i in e.items) + ")"
 
     def e_Not(self, e: n.Not) -> str:
-        return f"(NOT {self.expr(e.operand)})"
+        return f"(NOT ({self.expr(e.operand)}))"
 
     def e_Func(self, e: n.Func) -> str:
         if e.udf:
