@@ -88,16 +88,41 @@ def _sample_counts(
     return np.interp(rng.random(n), cdf, grid)
 
 
-def _galaxy_population(rng: np.random.Generator, imag: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Redshift, red fraction, colours and size of galaxies of given true i magnitude."""
+def _group_redshifts(
+    rng: np.random.Generator, z: np.ndarray, imag: np.ndarray, group: np.ndarray
+) -> np.ndarray:
+    """Members of a group (``group >= 0``) take the redshift of its brightest member."""
+    members = np.flatnonzero(group >= 0)
+    if members.size == 0:
+        return z
+    order = members[np.lexsort((imag[members], group[members]))]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = group[order][1:] != group[order][:-1]
+    starts = np.flatnonzero(first)
+    run = np.diff(np.append(starts, order.size))
+    zgroup = np.repeat(z[order][starts], run)
+    out = z.copy()
+    out[order] = zgroup + rng.normal(0.0, 0.002, order.size) * (1 + zgroup)  # ~600 km/s
+    return np.clip(out, 0.005, 3.0)
+
+
+def _galaxy_population(
+    rng: np.random.Generator, imag: np.ndarray, group: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Redshift, red fraction, colours and size of galaxies of given true i magnitude.
+
+    Galaxies in the same compact group (``group`` label, -1 for the field)
+    share a redshift and are mostly red-sequence, like galaxy clusters.
+    """
     n = imag.size
     # median redshift grows with magnitude; Smail-type p(z|i) ~ z^2 exp(-(z/z0)^1.5)
     zmed = np.interp(
         imag, [16.0, 18.0, 20.0, 22.0, 24.0, 25.0], [0.06, 0.15, 0.33, 0.58, 0.92, 1.1]
     )
     z = zmed / 1.412 * rng.gamma(2.0, 1.0, n) ** (1.0 / 1.5)
-    z = np.clip(z, 0.005, 3.0)
+    z = _group_redshifts(rng, np.clip(z, 0.005, 3.0), imag, group)
     red_frac = np.interp(imag, [16.0, 19.0, 22.0, 24.0], [0.7, 0.5, 0.3, 0.2])
+    red_frac = np.where(group >= 0, np.minimum(red_frac + 0.35, 0.9), red_frac)
     t = (rng.random(n) < red_frac).astype(np.float64)
     t = np.clip(t + rng.normal(0.0, 0.15, n) * (1 - t) + rng.normal(0.0, 0.05, n) * t, 0.0, 1.0)
     colours = np.empty((4, n))
@@ -134,10 +159,13 @@ def _clustered_positions(
     centres: Callable[[int], tuple[np.ndarray, np.ndarray]],
     refill: Callable[[int], tuple[np.ndarray, np.ndarray]],
     inside: Callable[[np.ndarray, np.ndarray], np.ndarray],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Galaxies in compact groups: centres follow ``centres``, members scatter by arcminutes."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Galaxies in compact groups: centres follow ``centres``, members scatter by arcminutes.
+
+    Returns positions and each member's group number (-1 where it was redrawn).
+    """
     if n == 0:
-        return np.zeros(0), np.zeros(0)
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
     mean_members = 12.0
     ncen = max(1, int(round(n / mean_members)))
     cra, cdec = centres(ncen)
@@ -151,7 +179,8 @@ def _clustered_positions(
     ok = inside(ra, dec)
     if not ok.all():  # members pushed over the edge: redraw them unclustered
         ra[~ok], dec[~ok] = refill(int((~ok).sum()))
-    return ra, dec
+        owner[~ok] = -1
+    return ra, dec, owner
 
 
 def _in_deep(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
@@ -166,8 +195,8 @@ def _positions(
     ngal: int,
     nstar_deep: int,
     ngal_deep: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Star positions first, then galaxies; wide field from the maps, then the deep patch."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Star positions first, then galaxies; wide field, then the deep patch; group labels."""
 
     def wide_gal(k: int) -> tuple[np.ndarray, np.ndarray]:
         return sky.sample_positions(rng, maps.galaxy_cdf, maps.pixels, k)
@@ -178,15 +207,27 @@ def _positions(
     ngal_wide = ngal - ngal_deep
     nclu_wide = int(round(CLUSTERED_FRACTION * ngal_wide))
     nclu_deep = int(round(CLUSTERED_FRACTION * ngal_deep))
+
+    def field(pos: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return pos[0], pos[1], np.full(pos[0].size, -1, dtype=np.int64)
+
+    wide_groups = _clustered_positions(rng, nclu_wide, wide_gal, wide_gal, sky.in_footprint)
+    deep_groups = _clustered_positions(rng, nclu_deep, deep, deep, _in_deep)
+    offset = int(wide_groups[2].max(initial=-1)) + 1
+    deep_label = np.where(deep_groups[2] >= 0, deep_groups[2] + offset, -1)
     parts = [
-        sky.sample_positions(rng, maps.star_cdf, maps.pixels, nstar - nstar_deep),
-        deep(nstar_deep),
-        wide_gal(ngal_wide - nclu_wide),
-        _clustered_positions(rng, nclu_wide, wide_gal, wide_gal, sky.in_footprint),
-        deep(ngal_deep - nclu_deep),
-        _clustered_positions(rng, nclu_deep, deep, deep, _in_deep),
+        field(sky.sample_positions(rng, maps.star_cdf, maps.pixels, nstar - nstar_deep)),
+        field(deep(nstar_deep)),
+        field(wide_gal(ngal_wide - nclu_wide)),
+        wide_groups,
+        field(deep(ngal_deep - nclu_deep)),
+        (deep_groups[0], deep_groups[1], deep_label),
     ]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+    )
 
 
 def _measure(
@@ -226,7 +267,7 @@ def generate_chunk(
     ngal = nrows - nstar
     nstar_deep = min(nstar, int(round(STAR_FRACTION * ndeep)))
     ngal_deep = min(ngal, ndeep - nstar_deep)
-    ra, dec = _positions(rng, maps, nstar, ngal, nstar_deep, ngal_deep)
+    ra, dec, group = _positions(rng, maps, nstar, ngal, nstar_deep, ngal_deep)
     is_star = np.zeros(nrows, dtype=bool)
     is_star[:nstar] = True
 
@@ -239,7 +280,7 @@ def generate_chunk(
     r50 = np.zeros(nrows)
     q = np.clip(rng.normal(0.95, 0.03, nrows), 0.8, 1.0)
     colours[:, :nstar] = _star_population(rng, nstar)
-    zg, _, cg, rg, qg = _galaxy_population(rng, imag[nstar:])
+    zg, _, cg, rg, qg = _galaxy_population(rng, imag[nstar:], group[nstar:])
     z_true[nstar:], colours[:, nstar:], r50[nstar:], q[nstar:] = zg, cg, rg, qg
 
     cell = sky.cell_of(ra, dec)

@@ -204,8 +204,8 @@ def render_tile(
     hdus = []
     for k, band in enumerate(BANDS):
         flux = 10.0 ** (-0.4 * (src["true_mag"][k] - ZEROPOINT))
-        image = np.bincount(pix, weights=weight * flux[obj], minlength=spec.npix**2)
-        image = image.astype(np.float64).reshape(spec.npix, spec.npix)
+        counts = np.bincount(pix, weights=weight * flux[obj], minlength=spec.npix**2)
+        image = counts.astype(np.float64).reshape(spec.npix, spec.npix)
         nep = int(nepochs_map[k, cell])
         m10 = sky.DEPTH_10SIGMA[band] + 1.25 * np.log10(nep / sky.NOMINAL_EPOCHS)
         f10 = 10.0 ** (-0.4 * (m10 - ZEROPOINT))

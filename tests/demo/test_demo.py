@@ -199,6 +199,24 @@ def test_galaxies_clustered(coadd: pa.Table) -> None:
     assert counts.var() > 2.0 * counts.mean()
 
 
+def test_close_galaxy_pairs_share_redshifts(coadd: pa.Table) -> None:
+    """Galaxies in compact groups share a redshift: close pairs have similar photo-z."""
+    zp = coadd.column("dnf_zmean").to_numpy(zero_copy_only=False)
+    i = coadd.column("mag_auto_i").to_numpy(zero_copy_only=False)
+    gal = (coadd.column("extended_class_coadd").to_numpy() == 3) & ~np.isnan(zp) & (i < 23)
+    c = SkyCoord(
+        coadd.column("ra").to_numpy()[gal] * u.deg, coadd.column("dec").to_numpy()[gal] * u.deg
+    )
+    a, b, _, _ = c.search_around_sky(c, 30 * u.arcsec)
+    pairs = a < b
+    assert pairs.sum() > 200
+    z = zp[gal]
+    close = np.median(np.abs(z[a[pairs]] - z[b[pairs]]))
+    rng = np.random.default_rng(0)
+    ra_, rb = rng.integers(0, z.size, 5000), rng.integers(0, z.size, 5000)
+    assert close < 0.5 * np.median(np.abs(z[ra_] - z[rb]))
+
+
 def test_tilenames_and_healpix(coadd: pa.Table) -> None:
     names = coadd.column("tilename").to_pylist()
     assert all(len(n) == 12 and n.startswith("DES") and n[7] in "+-" for n in names[:1000])
