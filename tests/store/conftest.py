@@ -1,3 +1,3 @@
 """Fixtures for store tests (helpers live in store_synth.py)."""
 
-from store_synth import parquet_home  # noqa: F401  (fixture re-export)
+from tests.store.store_synth import parquet_home  # noqa: F401  (fixture re-export)

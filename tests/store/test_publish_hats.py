@@ -10,12 +10,12 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 from astropy.coordinates import SkyCoord
-from store_synth import COLUMNS_YAML, write_descriptor
 
 from sciportal.errors import IngestError
 from sciportal.healpix import SPATIAL_INDEX_COLUMN, HealpixPixel
 from sciportal.metadata.store import MetadataStore
 from sciportal.store.publish import cleanup_versions, publish, unpublish
+from tests.store.store_synth import COLUMNS_YAML, write_descriptor
 
 
 def _read_all(root: Path):

@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from astropy.io import fits
 from astropy.table import Table as ATable
-from store_synth import COLUMNS_YAML, source_table, write_descriptor
 
 from sciportal.descriptors import load
 from sciportal.errors import IngestError
 from sciportal.metadata.store import MetadataStore
 from sciportal.store.publish import ingest_file, publish
+from tests.store.store_synth import COLUMNS_YAML, source_table, write_descriptor
 
 
 def _read(storage: str | Path) -> pa.Table:

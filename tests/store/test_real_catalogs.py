@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from astropy.coordinates import SkyCoord
-from store_synth import write_descriptor
 
 from sciportal.metadata.store import MetadataStore
 from sciportal.store.publish import publish
+from tests.store.store_synth import write_descriptor
 
 RAD2DEG = 57.29577951308232
 HIP_FIELDS = ["HIP", "Sn", "So", "Nc", "RArad", "DErad", "Plx", "pmRA", "pmDE"]
