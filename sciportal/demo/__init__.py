@@ -10,6 +10,9 @@ the same seed and row count give the same values. Column metadata lives in
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,47 +102,79 @@ def generate(
         raise ValueError(f"tile_pixels must be at least 16, got {tile_pixels}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob("coadd-*.parquet"):
-        stale.unlink()  # a previous, larger run must not leave extra chunks behind
+    # everything is written to a staging folder and moved into place only when the
+    # whole survey exists, so an interrupted run leaves the previous survey intact
+    staging = Path(tempfile.mkdtemp(prefix=".demo-staging-", dir=out_dir))
+    try:
+        names = _generate_into(staging, rows, seed, tiles, progress, tile_pixels, chunk_rows)
+        return _install(staging, out_dir, names)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
+
+def _generate_into(
+    staging: Path,
+    rows: int,
+    seed: int,
+    tiles: bool,
+    progress: bool,
+    tile_pixels: int,
+    chunk_rows: int,
+) -> DemoFiles:
+    """Write the whole survey under ``staging``; returns the paths relative to it."""
     maps = build_maps(seed)
     collectors = [TileSources(spec) for spec in demo_tiles(tile_pixels)] if tiles else []
     nchunks = (rows + chunk_rows - 1) // chunk_rows
-    chunk_ids = range(nchunks)
+    chunk_ids: Iterable[int] = range(nchunks)
     if progress:
         from tqdm import tqdm
 
         chunk_ids = tqdm(chunk_ids, desc="demo catalog", unit="chunk")
 
-    coadd_paths: list[Path] = []
+    coadd: list[Path] = []
     specz_parts: list[pa.Table] = []
     for c in chunk_ids:
         start = c * chunk_rows
         stop = min(rows, start + chunk_rows)
         ndeep = _share(deep_total(rows), rows, start, stop)
         chunk = generate_chunk(seed, c, stop - start, ID_BASE + start, maps, ndeep)
-        path = out_dir / f"coadd-{c:04d}.parquet"
-        _write_parquet(chunk.table, path)
-        coadd_paths.append(path)
+        name = Path(f"coadd-{c:04d}.parquet")
+        _write_parquet(chunk.table, staging / name)
+        coadd.append(name)
         specz_parts.append(select_chunk(seed, c, chunk, chunk_quota(rows, start, stop)))
         for col in collectors:
             col.collect(chunk)
         del chunk
 
-    specz_path = out_dir / "specz.parquet"
     specz = pa.concat_tables(specz_parts) if specz_parts else SPECZ_SCHEMA.empty_table()
-    _write_parquet(specz.cast(SPECZ_SCHEMA), specz_path)
+    _write_parquet(specz.cast(SPECZ_SCHEMA), staging / "specz.parquet")
 
-    tile_paths: list[Path] = []
+    tile_names: list[Path] = []
     if tiles:
-        tile_dir = out_dir / "tiles"
-        tile_dir.mkdir(exist_ok=True)
+        (staging / "tiles").mkdir()
         for ti, col in enumerate(collectors):
             for band, hdu in zip(BANDS, render_tile(col, seed, ti, maps.nepochs), strict=True):
-                path = tile_dir / f"{col.spec.name}_{band if band != 'y' else 'Y'}.fits"
-                write_tile(hdu, path)
-                tile_paths.append(path)
-    return DemoFiles(coadd=coadd_paths, specz=specz_path, tiles=tile_paths)
+                name = Path("tiles") / f"{col.spec.name}_{band if band != 'y' else 'Y'}.fits"
+                write_tile(hdu, staging / name)
+                tile_names.append(name)
+    return DemoFiles(coadd=coadd, specz=Path("specz.parquet"), tiles=tile_names)
+
+
+def _install(staging: Path, out_dir: Path, names: DemoFiles) -> DemoFiles:
+    """Move the staged files into ``out_dir``, dropping chunks a larger earlier run left."""
+    keep = {n.name for n in names.coadd}
+    for stale in out_dir.glob("coadd-*.parquet"):
+        if stale.name not in keep:
+            stale.unlink()
+    if names.tiles:
+        (out_dir / "tiles").mkdir(exist_ok=True)
+    for name in [*names.coadd, names.specz, *names.tiles]:
+        os.replace(staging / name, out_dir / name)
+    return DemoFiles(
+        coadd=[out_dir / n for n in names.coadd],
+        specz=out_dir / names.specz,
+        tiles=[out_dir / n for n in names.tiles],
+    )
 
 
 # keep the schema importable from the package for callers that build descriptors

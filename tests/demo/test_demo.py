@@ -111,6 +111,28 @@ def test_regenerating_fewer_rows_removes_stale_chunks(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_interrupted_run_keeps_previous_survey(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sciportal.demo as demo_mod
+
+    first = generate(tmp_path, rows=3_000, seed=1, tiles=False, chunk_rows=1_000)
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.parquet")}
+    real_chunk = demo_mod.generate_chunk
+
+    def failing_chunk(seed: int, chunk: int, *args: object) -> object:
+        if chunk == 2:
+            raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of a long run
+        return real_chunk(seed, chunk, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(demo_mod, "generate_chunk", failing_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path, rows=3_000, seed=2, tiles=False, chunk_rows=1_000)
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.parquet")} == before
+    assert len(first.coadd) == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_tiny_survey(tmp_path: Path) -> None:
     files = generate(tmp_path, rows=1, tile_pixels=32)
     assert pq.read_metadata(files.coadd[0]).num_rows == 1
