@@ -148,11 +148,11 @@ def _jobs(config: Config, args: argparse.Namespace) -> int:
                 f"{job.creation_time:%Y-%m-%dT%H:%M:%S}  {job.run_id or ''}"
             )
     elif args.jobs_command == "delete":
-        job = manager.store.get(args.job_id)
-        if job is None:
+        found = manager.store.get(args.job_id)
+        if found is None:
             raise NotFoundError(f"no such job: {args.job_id}")
-        manager.delete(job.job_id, job.owner)
-        print(f"deleted job {job.job_id}")
+        manager.delete(found.job_id, found.owner)
+        print(f"deleted job {found.job_id}")
     elif args.jobs_command == "purge":
         print(f"deleted {len(manager.sweep())} expired jobs")
     return 0
@@ -186,7 +186,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         from sciportal.store.publish import ingest_file
 
         result = ingest_file(
-            args.file, config.home, _metadata(config), schema=args.schema, table=args.table,
+            args.file,
+            config.home,
+            _metadata(config),
+            schema=args.schema,
+            table=args.table,
             progress=not args.quiet,
         )
         print(f"published; its descriptor is {result} (edit it and publish again to refine)")

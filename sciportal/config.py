@@ -67,7 +67,9 @@ SETTINGS: tuple[Setting, ...] = (
         "ivo://sciportal.example",
         "IVOA authority of this service, for IVOIDs in VOResource records.",
     ),
-    Setting("query", "engine", str, "duckdb", "Engine that runs ADQL queries.", choices=("duckdb",)),
+    Setting(
+        "query", "engine", str, "duckdb", "Engine that runs ADQL queries.", choices=("duckdb",)
+    ),
     Setting(
         "query",
         "default_maxrec",

@@ -120,7 +120,8 @@ def polygon_ranges(ras_deg: list[float], decs_deg: list[float]) -> list[tuple[in
 
 
 def _angdist(ra1: float, dec1: float, ra2: np.ndarray, dec2: np.ndarray) -> np.ndarray:
-    r1, d1, r2, d2 = map(np.radians, (ra1, dec1, ra2, dec2))
+    r1, d1 = np.radians(ra1), np.radians(dec1)
+    r2, d2 = np.radians(ra2), np.radians(dec2)
     a = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
     return np.degrees(2 * np.arcsin(np.sqrt(np.clip(a, 0, 1))))
 

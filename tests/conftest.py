@@ -18,7 +18,9 @@ import pytest
 DEMO_ROWS = int(os.environ.get("SCIPORTAL_TEST_DEMO_ROWS", "30000"))
 
 
-def sciportal(home: Path, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def sciportal(
+    home: Path, *args: str, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run the sciportal CLI as a user would, in a subprocess."""
     env = dict(os.environ, SCIPORTAL_HOME=str(home))
     proc = subprocess.run(

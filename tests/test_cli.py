@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import Table
 
 from tests.conftest import sciportal, start_server, stop_server
@@ -34,13 +33,17 @@ def test_missing_descriptor(tmp_path: Path) -> None:
 
 def test_malformed_descriptor_changes_nothing(tmp_path: Path) -> None:
     rd = tmp_path / "bad.yaml"
-    rd.write_text("schema: s\ntables:\n  - name: t\n    columns:\n      - name: x\n        datatype: quaternion\n")
+    rd.write_text(
+        "schema: s\ntables:\n  - name: t\n    columns:\n      - name: x\n        datatype: quaternion\n"
+    )
     proc = sciportal(tmp_path, "publish", str(rd), check=False)
     assert proc.returncode != 0
     assert "bad.yaml" in proc.stderr and "datatype" in proc.stderr
     listing = sciportal(tmp_path, "list")
     assert "nothing published" in listing.stdout
-    assert not (tmp_path / "catalogs" / "s").exists() or not any((tmp_path / "catalogs" / "s").rglob("*.parquet"))
+    assert not (tmp_path / "catalogs" / "s").exists() or not any(
+        (tmp_path / "catalogs" / "s").rglob("*.parquet")
+    )
 
 
 def test_ingest_fits_then_query(tmp_path: Path) -> None:
@@ -73,7 +76,11 @@ def test_ingest_fits_then_query(tmp_path: Path) -> None:
         ).to_table()
         from astropy.coordinates import SkyCoord
 
-        sep = SkyCoord(11, -30, unit="deg").separation(SkyCoord(t["RAJ2000"], t["DEJ2000"], unit="deg")).deg
+        sep = (
+            SkyCoord(11, -30, unit="deg")
+            .separation(SkyCoord(t["RAJ2000"], t["DEJ2000"], unit="deg"))
+            .deg
+        )
         assert res["n"][0] == int((sep <= 0.5).sum())
         cols = {c.name.lower(): c for c in tap.tables["mine.mycat"].columns}
         assert str(cols["vmag"].unit) == "mag"

@@ -117,15 +117,15 @@ class DuckDBEngine:
                 target = qualified(table.name)
                 if data is not None:
                     con.register("__incoming", data)
-                    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM __incoming")
+                    # identifiers come from quote_ident: no user text reaches this SQL
+                    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM __incoming")  # noqa: S608
                     con.unregister("__incoming")
                     continue
                 if not table.storage:
                     continue
                 src = quote_literal(_dataset_glob(table))
-                con.execute(
-                    f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM read_parquet({src})"
-                )
+                view = f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM read_parquet({src})"  # noqa: S608
+                con.execute(view)
                 if table.positional:
                     partitions[table.name.lower()] = _read_partitions(Path(table.storage))
             self._partitions = partitions
@@ -152,7 +152,7 @@ class DuckDBEngine:
             if len(hit) == len(parts.pixels):
                 return qualified(table.name)
             if not hit:
-                return f"(SELECT * FROM {qualified(table.name)} WHERE false)"
+                return f"(SELECT * FROM {qualified(table.name)} WHERE false)"  # noqa: S608
             files = ", ".join(quote_literal(str(p.path(parts.root))) for p in hit)
             return f"read_parquet([{files}])"
 

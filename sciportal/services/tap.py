@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from sciportal import __version__, adql
+from sciportal import adql
 from sciportal.config import Config
 from sciportal.engines.duckdb_engine import DuckDBEngine, QueryResult
 from sciportal.errors import LimitExceeded, UsageError
@@ -100,7 +100,9 @@ class TapService:
         query = p["QUERY"]
         if not query.strip():
             raise UsageError("QUERY is empty")
-        return TapRequest(query=query, writer=writer, maxrec=maxrec, uploads=uploads, runid=p["RUNID"])
+        return TapRequest(
+            query=query, writer=writer, maxrec=maxrec, uploads=uploads, runid=p["RUNID"]
+        )
 
     def prepare(self, req: TapRequest, user: str | None) -> PreparedQuery:
         """Translate the ADQL for this user's view of the catalog."""

@@ -97,7 +97,10 @@ def _to_arrow(values: Any, col: Column) -> pa.Array:
     if data.dtype.kind in "US":
         return pa.array(data.astype(str), type=pa.string(), mask=mask)
     if data.dtype.kind == "O":
-        items = [None if (mask is not None and m) else v for v, m in zip(data, mask if mask is not None else [False] * len(data), strict=True)]
+        items = [
+            None if (mask is not None and m) else v
+            for v, m in zip(data, mask if mask is not None else [False] * len(data), strict=True)
+        ]
         if col.datatype in ("char", "unicodeChar"):
             return pa.array([None if v is None else str(v) for v in items], type=pa.string())
         return pa.array([None if v is None else np.asarray(v).tolist() for v in items])
@@ -121,7 +124,14 @@ def load_upload(name: str, content: bytes, max_rows: int) -> Upload:
     for field in vtable.fields:
         col = _column_from_field(field)
         columns.append(col)
-        arrays.append(_to_arrow(vtable.array[field.ID or field.name] if (field.ID or field.name) in vtable.array.dtype.names else vtable.array[field.name], col))
+        arrays.append(
+            _to_arrow(
+                vtable.array[field.ID or field.name]
+                if (field.ID or field.name) in vtable.array.dtype.names
+                else vtable.array[field.name],
+                col,
+            )
+        )
     names = [c.name for c in columns]
     data = pa.Table.from_arrays(arrays, names=names)
     table = Table(name=f"TAP_UPLOAD.{name}", columns=tuple(columns), description="uploaded table")

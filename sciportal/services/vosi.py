@@ -37,7 +37,9 @@ def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str
     return el
 
 
-def _interface(parent: etree._Element, url: str, role: str | None = None, vs_type: str = "vs:ParamHTTP") -> etree._Element:
+def _interface(
+    parent: etree._Element, url: str, role: str | None = None, vs_type: str = "vs:ParamHTTP"
+) -> etree._Element:
     iface = etree.SubElement(parent, "interface")
     iface.set(XSI_TYPE, vs_type)
     if role:
@@ -49,7 +51,9 @@ def _interface(parent: etree._Element, url: str, role: str | None = None, vs_typ
 
 def tap_capabilities(base: str, config: Config) -> bytes:
     """The VOSI capabilities document of the TAP service at ``base`` (.../tap)."""
-    root = etree.Element(f"{{{NS['vosi']}}}capabilities", nsmap={k: NS[k] for k in ("vosi", "vr", "vs", "tr", "xsi")})
+    root = etree.Element(
+        f"{{{NS['vosi']}}}capabilities", nsmap={k: NS[k] for k in ("vosi", "vr", "vs", "tr", "xsi")}
+    )
     cap = etree.SubElement(root, "capability", standardID=TAP_STD)
     cap.set(XSI_TYPE, "tr:TableAccess")
     iface = _interface(cap, base, role="std")
@@ -57,14 +61,23 @@ def tap_capabilities(base: str, config: Config) -> bytes:
     _dm(cap)
     lang = _el(cap, "language")
     _el(lang, "name", "ADQL")
-    for ver, ivoid in (("2.0", "ivo://ivoa.net/std/ADQL#v2.0"), ("2.1", "ivo://ivoa.net/std/ADQL#v2.1")):
+    for ver, ivoid in (
+        ("2.0", "ivo://ivoa.net/std/ADQL#v2.0"),
+        ("2.1", "ivo://ivoa.net/std/ADQL#v2.1"),
+    ):
         v = _el(lang, "version", ver)
         v.set("ivo-id", ivoid)
-    _el(lang, "description", "ADQL 2.1 with spherical geometry, HEALPix pruning and ivo_* functions.")
+    _el(
+        lang,
+        "description",
+        "ADQL 2.1 with spherical geometry, HEALPix pruning and ivo_* functions.",
+    )
     feature_groups: dict[str, list[tuple[str, str]]] = {}
     for ftype, form, desc in _features():
         feature_groups.setdefault(ftype, []).append((form, desc))
-    lf_udf = etree.SubElement(lang, "languageFeatures", type="ivo://ivoa.net/std/TAPRegExt#features-udf")
+    lf_udf = etree.SubElement(
+        lang, "languageFeatures", type="ivo://ivoa.net/std/TAPRegExt#features-udf"
+    )
     for form, desc in _udfs():
         f = _el(lf_udf, "feature")
         _el(f, "form", form)
@@ -82,7 +95,9 @@ def tap_capabilities(base: str, config: Config) -> bytes:
         for alias in writer.names:
             _el(of, "alias", alias)
     for method in ("inline", "http", "https"):
-        etree.SubElement(cap, "uploadMethod", {"ivo-id": f"ivo://ivoa.net/std/TAPRegExt#upload-{method}"})
+        etree.SubElement(
+            cap, "uploadMethod", {"ivo-id": f"ivo://ivoa.net/std/TAPRegExt#upload-{method}"}
+        )
     lifetime = _el(cap, "retentionPeriod")
     _el(lifetime, "default", str(config["uws.default_lifetime"]))
     _el(lifetime, "hard", str(config["uws.max_lifetime"]))
@@ -136,22 +151,21 @@ _KNOWN_FEATURE_TYPES = {
 
 
 def _features() -> Sequence[tuple[str, str, str]]:
-    out = []
+    out: list[tuple[str, str, str]] = []
     for item in getattr(adql, "FEATURES", []):
         if item[0] not in _KNOWN_FEATURE_TYPES:
             continue
-        if len(item) == 3:
-            out.append(tuple(item))
-        else:
-            out.append((item[0], item[1], ""))
-    return out  # type: ignore[return-value]
+        out.append((item[0], item[1], item[2] if len(item) > 2 else ""))
+    return out
 
 
 def availability(up_since: datetime, note: str = "service is accepting queries") -> bytes:
     """The VOSI availability document."""
     root = etree.Element(f"{{{NS['avl']}}}availability", nsmap={"avl": NS["avl"]})
     etree.SubElement(root, f"{{{NS['avl']}}}available").text = "true"
-    etree.SubElement(root, f"{{{NS['avl']}}}upSince").text = up_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    etree.SubElement(root, f"{{{NS['avl']}}}upSince").text = up_since.astimezone(UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     etree.SubElement(root, f"{{{NS['avl']}}}note").text = note
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
@@ -212,7 +226,9 @@ def _table_el(parent: etree._Element, table: Table, detail: bool) -> None:
 
 def tableset(schemas: Iterable[tuple[str, str, list[Table]]], detail: bool = True) -> bytes:
     """The VOSI tables document (``detail=False``: names only, for large archives)."""
-    root = etree.Element(f"{{{NS['vtm']}}}tableset", nsmap={"vtm": NS["vtm"], "vs": NS["vs"], "xsi": NS["xsi"]})
+    root = etree.Element(
+        f"{{{NS['vtm']}}}tableset", nsmap={"vtm": NS["vtm"], "vs": NS["vs"], "xsi": NS["xsi"]}
+    )
     for name, description, tables in schemas:
         s = etree.SubElement(root, "schema")
         _el(s, "name", name)
@@ -225,7 +241,9 @@ def tableset(schemas: Iterable[tuple[str, str, list[Table]]], detail: bool = Tru
 
 def single_table(table: Table) -> bytes:
     """The VOSI document for one table (``/tables/NAME``)."""
-    root = etree.Element(f"{{{NS['vtm']}}}table", nsmap={"vtm": NS["vtm"], "vs": NS["vs"], "xsi": NS["xsi"]})
+    root = etree.Element(
+        f"{{{NS['vtm']}}}table", nsmap={"vtm": NS["vtm"], "vs": NS["vs"], "xsi": NS["xsi"]}
+    )
     _el(root, "name", table.name)
     if table.description:
         _el(root, "description", table.description)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,8 +18,6 @@ import pyarrow as pa
 from sciportal.config import Config
 from sciportal.engines import duckdb_udfs
 from sciportal.engines.duckdb_engine import DuckDBEngine
-from datetime import timedelta
-
 from sciportal.jobs.scheduler import JobLimits, JobManager
 from sciportal.jobs.store import JobStore
 from sciportal.metadata.model import Table

@@ -7,9 +7,9 @@ module and nothing else.
 
 from __future__ import annotations
 
-from twisted.web.iweb import IRequest
+from typing import Any
 
 
-def owner_of(request: IRequest) -> str | None:
+def owner_of(request: Any) -> str | None:
     """The authenticated user of ``request``, or None for anonymous access."""
     return None

@@ -24,7 +24,13 @@ def error_status_and_message(exc: BaseException) -> tuple[int, str]:
 def render_error(request: Request, exc: BaseException) -> bytes:
     """Set status and content type on ``request`` and return the error document."""
     status, message = error_status_and_message(exc)
-    log.info("%s %s -> %d: %s", request.method.decode(), request.uri.decode("latin-1")[:200], status, message)
+    log.info(
+        "%s %s -> %d: %s",
+        request.method.decode(),
+        request.uri.decode("latin-1")[:200],
+        status,
+        message,
+    )
     buf = io.BytesIO()
     write_votable_error(buf, message)
     request.setResponseCode(status)

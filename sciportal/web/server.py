@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import twisted
-
-from twisted.internet import defer, reactor
-from twisted.web.resource import Resource
+from twisted.internet import defer, threads
+from twisted.internet import reactor as _reactor
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
 from sciportal import __version__
 from sciportal.web.app import App
-from sciportal.web.landing import home_page
+from sciportal.web.landing import example_query, home_page
 from sciportal.web.tap import TapRoot, base_url
 
 log = logging.getLogger(__name__)
+reactor: Any = _reactor  # the global reactor; its interfaces are not visible to mypy
 
 SERVER_HEADER = f"sciportal/{__version__} TwistedWeb/{twisted.__version__}".encode()
 
@@ -29,7 +31,7 @@ class Root(Resource):
         super().__init__()
         self.app = app
         for name, child in children.items():
-            self.putChild(name, child)
+            self.putChild(name, cast(IResource, child))
 
     def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802
         if path == b"":
@@ -59,7 +61,7 @@ class SciportalRequest(Request):
     :func:`sciportal.web.uws.parse_form` instead.
     """
 
-    _multipart_type: list[bytes] | None = None
+    _multipart_type: Sequence[bytes] | None = None
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:  # noqa: N802
         ctype = self.requestHeaders.getRawHeaders(b"content-type")
@@ -111,12 +113,15 @@ class TrackingSite(Site):
 
 def build_site(app: App) -> TrackingSite:
     """The resource tree of the whole server."""
-    from sciportal.web.uws import JobListResource
-    from sciportal.web.errors import render_error
     from sciportal.web.auth import owner_of
+    from sciportal.web.errors import render_error
+    from sciportal.web.uws import JobListResource
 
     async_jobs = JobListResource(
-        app.jobs, "tap", owner_of=owner_of, render_error=render_error,
+        app.jobs,
+        "tap",
+        owner_of=owner_of,
+        render_error=render_error,
         base_url=app.config["server.base_url"] or None,
     )
     tap = TapRoot(app, async_jobs)
@@ -129,10 +134,8 @@ def build_site(app: App) -> TrackingSite:
 def serve(app: App, quiet: bool = False) -> int:
     """Run the server until SIGTERM/SIGINT; in-flight responses get a grace period."""
     site = build_site(app)
-    reactor.suggestThreadPoolSize(32)  # type: ignore[attr-defined]
-    port = reactor.listenTCP(  # type: ignore[attr-defined]
-        app.config["server.port"], site, interface=app.config["server.host"]
-    )
+    reactor.suggestThreadPoolSize(32)
+    port = reactor.listenTCP(app.config["server.port"], site, interface=app.config["server.host"])
     host = port.getHost()
     url = f"http://{host.host}:{host.port}"
     grace = app.config["server.shutdown_grace"]
@@ -141,12 +144,23 @@ def serve(app: App, quiet: bool = False) -> int:
         log.info("shutting down: no new connections, waiting for %d responses", site.in_flight)
         stopped = defer.maybeDeferred(port.stopListening)
         d = site.drained()
-        timeout = reactor.callLater(grace, lambda: d.called or d.callback(None))  # type: ignore[attr-defined]
-        d.addBoth(lambda _: timeout.active() and timeout.cancel())
-        d.addBoth(lambda _: app.jobs.shutdown())
-        return defer.gatherResults([stopped, d])
 
-    reactor.addSystemEventTrigger("before", "shutdown", drain)  # type: ignore[attr-defined]
+        def expire() -> None:
+            if not d.called:
+                d.callback(None)
+
+        timeout = reactor.callLater(grace, expire)
+
+        def done(_: Any) -> None:
+            if timeout.active():
+                timeout.cancel()
+
+        d.addBoth(done)
+        # running jobs end now (ERROR, "server shut down"), which also wakes WAITs
+        jobs_stopped = threads.deferToThread(app.jobs.shutdown)
+        return defer.gatherResults([stopped, jobs_stopped, d])
+
+    reactor.addSystemEventTrigger("before", "shutdown", drain)
     print(f"sciportal listening on {url}/", flush=True)
     if not quiet:
         first = next(
@@ -156,11 +170,11 @@ def serve(app: App, quiet: bool = False) -> int:
         print(
             f"  TAP service: {url}/tap\n"
             f"  pyvo:   python3 -c \"import pyvo; print(pyvo.dal.TAPService('{url}/tap')"
-            f".run_sync('SELECT TOP 5 * FROM {first}').to_table())\"\n"
+            f".run_sync('{example_query(first)}').to_table())\"\n"
             f"  TOPCAT: VO > Table Access Protocol (TAP) Query, TAP URL {url}/tap\n"
             "  Stop with Ctrl-C.",
             flush=True,
         )
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
     sys.stdout.flush()
     return 0

@@ -10,12 +10,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from twisted.internet import reactor
+from twisted.internet import reactor as _reactor
 from twisted.internet.interfaces import IPushProducer
 from twisted.web.server import Request
 from zope.interface import implementer
 
 CHUNK = 256 * 1024
+reactor: Any = _reactor
 
 
 class ClientGone(Exception):
@@ -77,7 +78,7 @@ class ThreadedResponse:
         chunk = bytes(self._buffer)
         self._buffer.clear()
         self.bytes_sent += len(chunk)
-        reactor.callFromThread(self._write_in_reactor, chunk)  # type: ignore[attr-defined]
+        reactor.callFromThread(self._write_in_reactor, chunk)
 
     def _write_in_reactor(self, chunk: bytes) -> None:
         if not self.gone:
@@ -90,7 +91,7 @@ class ThreadedResponse:
         self.closed = True
         if not self.gone:
             self.flush()
-        reactor.callFromThread(self._finish_in_reactor)  # type: ignore[attr-defined]
+        reactor.callFromThread(self._finish_in_reactor)
 
     def _finish_in_reactor(self) -> None:
         self._request.unregisterProducer()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO, cast
 
-from twisted.internet import reactor, threads
-from twisted.web.resource import Resource
+from twisted.internet import reactor as _reactor
+from twisted.internet import threads
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from sciportal.errors import ServiceUnavailable
@@ -23,6 +24,7 @@ from sciportal.web.streaming import ClientGone, ThreadedResponse
 from sciportal.web.uws import parse_form
 
 log = logging.getLogger(__name__)
+reactor: Any = _reactor
 
 
 def base_url(app: App, request: Request, path: str = "") -> str:
@@ -31,7 +33,11 @@ def base_url(app: App, request: Request, path: str = "") -> str:
     if configured:
         return configured + path
     header = request.getHeader(b"host")
-    host = header.decode("latin-1") if header else f"{app.config['server.host']}:{app.config['server.port']}"
+    host = (
+        header.decode("latin-1")
+        if header
+        else f"{app.config['server.host']}:{app.config['server.port']}"
+    )
     scheme = "https" if request.isSecure() else "http"
     return f"{scheme}://{host}{path}"
 
@@ -101,7 +107,7 @@ class SyncResource(Resource):
                 return
             stream = threads.blockingCallFromThread(reactor, self._open, request, req.writer)
             try:
-                tap.write(prepared, result, stream)
+                tap.write(prepared, result, cast(BinaryIO, stream))
             except ClientGone:
                 result.cancel()
             except Exception:  # headers are gone: log, and end the response
@@ -138,7 +144,7 @@ class _Static(Resource):
         except Exception as exc:
             return render_error(request, exc)
         request.setHeader(b"content-type", self.content_type)
-        return body  # type: ignore[no-any-return]
+        return bytes(body)
 
     def render_HEAD(self, request: Request) -> bytes:  # noqa: N802
         return self.render_GET(request)
@@ -197,15 +203,15 @@ class TapRoot(Resource):
     def __init__(self, app: App, async_resource: Resource) -> None:
         super().__init__()
         self.app = app
-        self.putChild(b"sync", SyncResource(app))
-        self.putChild(b"async", async_resource)
-        self.putChild(b"capabilities", _Static(app, "text/xml", _capabilities))
-        self.putChild(b"availability", _Static(app, "text/xml", _availability))
-        self.putChild(b"tables", TablesResource(app))
-        self.putChild(
-            b"examples",
-            _Static(app, "application/xhtml+xml", lambda a, r: examples.render(base_url(a, r))),
+        self.putChild(b"sync", cast(IResource, SyncResource(app)))
+        self.putChild(b"async", cast(IResource, async_resource))
+        self.putChild(b"capabilities", cast(IResource, _Static(app, "text/xml", _capabilities)))
+        self.putChild(b"availability", cast(IResource, _Static(app, "text/xml", _availability)))
+        self.putChild(b"tables", cast(IResource, TablesResource(app)))
+        examples_doc = _Static(
+            app, "application/xhtml+xml", lambda a, r: examples.render(base_url(a, r))
         )
+        self.putChild(b"examples", cast(IResource, examples_doc))
 
     def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802
         if path == b"":
@@ -217,4 +223,3 @@ class TapRoot(Resource):
 
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return tap_page(self.app, base_url(self.app, request))
-

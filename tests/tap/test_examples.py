@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pyvo
 import pytest
+import pyvo
 import requests
 from lxml import etree
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 
+import astropy.units as u
 import numpy as np
-import pyvo
 import pytest
+import pyvo
 import requests
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
-import astropy.units as u
 
 from tests.conftest import LiveServer
 
@@ -79,7 +79,9 @@ def test_cone_against_astropy(tap: pyvo.dal.TAPService) -> None:
 
 
 def test_async_round_trip(tap: pyvo.dal.TAPService) -> None:
-    job = tap.submit_job("SELECT TOP 10 coadd_object_id, mag_auto_r FROM demo.coadd ORDER BY mag_auto_r")
+    job = tap.submit_job(
+        "SELECT TOP 10 coadd_object_id, mag_auto_r FROM demo.coadd ORDER BY mag_auto_r"
+    )
     job.run()
     job.wait(timeout=60)
     assert job.phase == "COMPLETED"
@@ -121,7 +123,11 @@ def test_bad_parameters_give_dali_errors(server: LiveServer) -> None:
     assert r.status_code == 400 and b"QUERY" in r.content
     r = requests.get(
         f"{server.tap}/sync",
-        params={"lang": "ADQL", "query": "SELECT TOP 1 ra FROM demo.coadd", "responseformat": "xls"},
+        params={
+            "lang": "ADQL",
+            "query": "SELECT TOP 1 ra FROM demo.coadd",
+            "responseformat": "xls",
+        },
         timeout=30,
     )
     assert r.status_code == 400
@@ -131,7 +137,11 @@ def test_bad_parameters_give_dali_errors(server: LiveServer) -> None:
 def test_formats_round_trip(server: LiveServer, fmt: str) -> None:
     r = requests.post(
         f"{server.tap}/sync",
-        data={"LANG": "ADQL", "QUERY": "SELECT TOP 50 coadd_object_id, ra, tilename FROM demo.coadd", "RESPONSEFORMAT": fmt},
+        data={
+            "LANG": "ADQL",
+            "QUERY": "SELECT TOP 50 coadd_object_id, ra, tilename FROM demo.coadd",
+            "RESPONSEFORMAT": fmt,
+        },
         timeout=60,
     )
     assert r.status_code == 200, r.text[:500]
