@@ -17,7 +17,6 @@ from typing import Any, BinaryIO
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from astropy.io import fits
 
 from sciportal.formats.base import ResultInfo, WriteStats, limited, peek
 from sciportal.formats.columns import (
@@ -103,6 +102,8 @@ def _tform(p: ColumnPlan, width: int) -> tuple[str, Any, int]:
 def _header(
     plans: list[ColumnPlan], spool: _Spool, info: ResultInfo, stats: WriteStats
 ) -> tuple[bytes, list[Any]]:
+    from astropy.io import fits  # imported when first needed: astropy is slow to import
+
     forms = [_tform(p, w) for p, w in zip(plans, spool.width, strict=True)]
     hdr = fits.Header()
     hdr["XTENSION"] = "BINTABLE"
@@ -136,6 +137,19 @@ def _header(
         hdr["COMMENT"] = _ascii("Query: " + info.query)
     hdr["COMMENT"] = f"Written by {info.service} {info.version}"
     return hdr.tostring().encode("ascii"), [f[1] for f in forms]
+
+
+def _primary_header() -> bytes:
+    """An empty primary HDU that announces extensions."""
+    cards = [
+        "SIMPLE  =                    T",
+        "BITPIX  =                    8",
+        "NAXIS   =                    0",
+        "EXTEND  =                    T",
+        "END",
+    ]
+    text = "".join(card.ljust(80) for card in cards)
+    return text.ljust(BLOCK).encode("ascii")
 
 
 def _string_matrix(arr: pa.Array, width: int) -> np.ndarray:
@@ -232,8 +246,7 @@ class FitsWriter:
             for batch in stream:
                 spool.add(coerce_batch(batch, plans))
             header, dtypes = _header(plans, spool, info, stats)
-            primary = fits.Header([("SIMPLE", True), ("BITPIX", 8), ("NAXIS", 0), ("EXTEND", True)])
-            out.write(primary.tostring().encode("ascii"))
+            out.write(_primary_header())
             out.write(header)
             size = 0
             heap_at = 0

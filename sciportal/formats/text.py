@@ -57,13 +57,23 @@ def _float_text(arr: pa.Array) -> pa.Array:
 
 
 def _array_text(arr: pa.Array) -> pa.Array:
-    """Space-separated elements (VOTable TABLEDATA and DALI array text)."""
-    text = pc.binary_join(pc.cast(arr, pa.list_(pa.string())), " ")
-    values = arr.values
+    """Space-separated elements (VOTable TABLEDATA and DALI array text).
+
+    Works on the sliced child values only: casting a sliced list array would
+    convert its whole (shared) child array, once per batch.
+    """
+    offsets = arr.offsets
+    start = offsets[0].as_py()
+    end = offsets[-1].as_py()
+    values = arr.values.slice(start, end - start)
+    text = pc.cast(values, pa.string())
     if pa.types.is_floating(values.type) and _any(pc.invert(pc.is_finite(values))):
-        text = pc.replace_substring(text, "nan", "NaN")
-        text = pc.replace_substring(text, "inf", "Inf")
-    return text
+        text = pc.if_else(pc.is_nan(values), "NaN", text)
+        text = pc.if_else(pc.equal(values, float("inf")), "+Inf", text)
+        text = pc.if_else(pc.equal(values, float("-inf")), "-Inf", text)
+    rebased = pc.subtract(offsets, pa.scalar(start, pa.int32()))
+    lists = pa.ListArray.from_arrays(rebased, text, mask=arr.is_null() if arr.null_count else None)
+    return pc.binary_join(lists, " ")
 
 
 def column_text(arr: pa.Array, plan: ColumnPlan, true: str = "T", false: str = "F") -> pa.Array:
