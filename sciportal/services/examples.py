@@ -27,9 +27,9 @@ EXAMPLES: tuple[Example, ...] = (
         "Objects within 3 arcminutes of a position, nearest first: the spatial "
         "constraint reads only the HEALPix partitions that the circle touches.",
         "SELECT coadd_object_id, ra, dec, mag_auto_i,\n"
-        "       DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 330.0, -45.0)) * 3600 AS dist_arcsec\n"
+        "       DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 73.37, -44.80)) * 3600 AS dist_arcsec\n"
         "FROM demo.coadd\n"
-        "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 330.0, -45.0, 0.05))\n"
+        "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 73.37, -44.80, 0.05))\n"
         "ORDER BY dist_arcsec",
     ),
     Example(
@@ -84,7 +84,7 @@ EXAMPLES: tuple[Example, ...] = (
         "Everything in a 0.2 x 0.2 degree box, with its tile name.",
         "SELECT coadd_object_id, ra, dec, tilename\n"
         "FROM demo.coadd\n"
-        "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), BOX('ICRS', 330.0, -45.0, 0.2, 0.2))",
+        "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), BOX('ICRS', 73.37, -44.80, 0.2, 0.2))",
     ),
     Example(
         "polygon",
@@ -93,7 +93,7 @@ EXAMPLES: tuple[Example, ...] = (
         "SELECT COUNT(*) AS n\n"
         "FROM demo.coadd\n"
         "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec),\n"
-        "                   POLYGON('ICRS', 329.5, -45.5, 330.5, -45.5, 330.0, -44.5))",
+        "                   POLYGON('ICRS', 73.0, -45.0, 73.7, -45.0, 73.35, -44.6))",
     ),
     Example(
         "per_tile",
