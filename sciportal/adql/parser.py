@@ -27,7 +27,7 @@ from .functions import (
     IVOA_UDF_PREFIX,
     UDFS_BY_NAME,
 )
-from .reserved import RESERVED
+from sciportal.metadata.identifiers import RESERVED
 
 _STRING_PART = re.compile(r"'((?:[^']|'')*)'")
 

@@ -1,7 +1,11 @@
-"""Reserved words of ADQL 2.1 (SQL-92 and ADQL keywords, appendix A of the REC).
+"""ADQL identifiers: the reserved words of ADQL 2.1 and how names must be spelt.
 
-A regular identifier may not be one of these; delimit it ("size") instead.
+A regular identifier may not be a reserved word (SQL-92 and ADQL keywords,
+appendix A of the REC); delimit it ("size") instead. This lives below the
+ADQL layer because TAP_SCHEMA and VOSI spell names the same way.
 """
+
+import re
 
 RESERVED: frozenset[str] = frozenset(
     """
@@ -29,3 +33,16 @@ RESERVED: frozenset[str] = frozenset(
     WHENEVER WHERE WITH WORK WRITE YEAR ZONE
     """.split()
 )
+
+_REGULAR = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def adql_name(name: str) -> str:
+    """How ADQL must spell a column or table part: delimited when not a regular identifier.
+
+    TAP_SCHEMA and VOSI list names this way (TAP 1.1 section 4.3), so that a
+    client can paste them into a query (``"size"``, ``"Mixed Case"``).
+    """
+    if _REGULAR.match(name) and name.upper() not in RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from sciportal.metadata.model import Column, Schema, Table
+from sciportal.metadata.identifiers import adql_name
+from sciportal.metadata.model import Column, ForeignKey, Schema, Table
 from sciportal.metadata.store import MetadataStore, visible
 
 TAP_SCHEMA = "tap_schema"
@@ -127,12 +128,34 @@ _TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
 _ARROW = {"char": pa.string(), "int": pa.int32()}
 
 
+# The foreign keys TAP 1.1 section 4 requires between the TAP_SCHEMA tables.
+_KEYS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "tables": (("tables_schema", "schemas", "schema_name", "schema_name"),),
+    "columns": (("columns_table", "tables", "table_name", "table_name"),),
+    "keys": (
+        ("keys_from", "tables", "from_table", "table_name"),
+        ("keys_target", "tables", "target_table", "table_name"),
+    ),
+    "key_columns": (("key_columns_key", "keys", "key_id", "key_id"),),
+}
+
+
 def tap_schema_metadata() -> list[Table]:
     """Table objects describing the TAP_SCHEMA tables themselves."""
-    return [
-        Table(name=f"{TAP_SCHEMA}.{short}", columns=cols, description=desc)
-        for short, (desc, cols) in _TABLES.items()
-    ]
+    out = []
+    for short, (desc, cols) in _TABLES.items():
+        name = f"{TAP_SCHEMA}.{short}"
+        keys = tuple(
+            ForeignKey(
+                key_id=f"{TAP_SCHEMA}.{key_id}",
+                from_table=name,
+                target_table=f"{TAP_SCHEMA}.{target}",
+                columns=((frm, to),),
+            )
+            for key_id, target, frm, to in _KEYS.get(short, ())
+        )
+        out.append(Table(name=name, columns=cols, description=desc, foreign_keys=keys))
+    return out
 
 
 def _arrow_table(table: Table, rows: list[dict[str, object]]) -> pa.Table:
@@ -189,7 +212,7 @@ def tap_schema_tables(
                 crows.append(
                     {
                         "table_name": t.name,
-                        "column_name": c.name,
+                        "column_name": adql_name(c.name),
                         "utype": c.utype,
                         "ucd": c.ucd,
                         "unit": c.unit,

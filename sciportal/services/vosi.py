@@ -15,6 +15,7 @@ from lxml import etree
 from sciportal import adql
 from sciportal.config import Config
 from sciportal.formats import all_writers
+from sciportal.metadata.identifiers import adql_name
 from sciportal.metadata.model import Column, Table
 
 NS = {
@@ -172,7 +173,7 @@ def availability(up_since: datetime, note: str = "service is accepting queries")
 
 def _column_el(parent: etree._Element, col: Column) -> None:
     c = etree.SubElement(parent, "column")
-    _el(c, "name", col.name)
+    _el(c, "name", adql_name(col.name))
     if col.description:
         _el(c, "description", col.description)
     if col.unit:
