@@ -57,15 +57,19 @@ def _chunk(n: int, start: int, seed: int) -> pa.Table:
 def make_sources(workdir: Path, rows: int, formats: list[str]) -> dict[str, Path]:
     out = {}
     pq_path = workdir / f"des_{rows}.parquet"
-    if "parquet" in formats or "fits" in formats:
+    reuse = pq_path.exists() and pq.ParquetFile(pq_path).metadata.num_rows == rows
+    if ("parquet" in formats or "fits" in formats) and not reuse:
         with pq.ParquetWriter(pq_path, _chunk(1, 0, 0).schema) as w:
             for start in range(0, rows, CHUNK):
                 w.write_table(_chunk(min(CHUNK, rows - start), start, start))
-        out["parquet"] = pq_path
+    out["parquet"] = pq_path
     if "fits" in formats:
         from astropy.io import fits
 
         fits_path = workdir / f"des_{rows}.fits"
+        out["fits"] = fits_path
+        if reuse and fits_path.exists():
+            return out
         schema = pq.read_schema(pq_path)
         cols = []
         for f in schema:
