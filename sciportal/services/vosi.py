@@ -26,6 +26,7 @@ NS = {
     "vs": "http://www.ivoa.net/xml/VODataService/v1.1",
     "tr": "http://www.ivoa.net/xml/TAPRegExt/v1.0",
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+    "esatapplus": "http://esa.int/xml/EsaTapPlus",
 }
 XSI_TYPE = f"{{{NS['xsi']}}}type"
 TAP_STD = "ivo://ivoa.net/std/TAP"
@@ -171,8 +172,14 @@ def availability(up_since: datetime, note: str = "service is accepting queries")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _column_el(parent: etree._Element, col: Column) -> None:
+# astroquery's TapPlus (ESA's TAP+ client) reads this attribute on every column
+ESATAP_FLAGS = "{http://esa.int/xml/EsaTapPlus}flags"
+
+
+def _column_el(parent: etree._Element, col: Column, esa: bool = False) -> None:
     c = etree.SubElement(parent, "column")
+    if esa:
+        c.set(ESATAP_FLAGS, "1" if col.principal else "0")
     _el(c, "name", adql_name(col.name))
     if col.description:
         _el(c, "description", col.description)
@@ -198,7 +205,7 @@ def _column_el(parent: etree._Element, col: Column) -> None:
         _el(c, "flag", "std")
 
 
-def _table_el(parent: etree._Element, table: Table, detail: bool) -> None:
+def _table_el(parent: etree._Element, table: Table, detail: bool, esa: bool) -> None:
     t = etree.SubElement(parent, "table")
     if table.table_type == "view":
         t.set("type", "view")
@@ -213,7 +220,7 @@ def _table_el(parent: etree._Element, table: Table, detail: bool) -> None:
         _el(t, "nrows", str(table.nrows))
     if detail:
         for col in table.columns:
-            _column_el(t, col)
+            _column_el(t, col, esa)
         for fk in table.foreign_keys:
             k = etree.SubElement(t, "foreignKey")
             _el(k, "targetTable", fk.target_table)
@@ -225,18 +232,24 @@ def _table_el(parent: etree._Element, table: Table, detail: bool) -> None:
                 _el(k, "description", fk.description)
 
 
-def tableset(schemas: Iterable[tuple[str, str, list[Table]]], detail: bool = True) -> bytes:
-    """The VOSI tables document (``detail=False``: names only, for large archives)."""
-    root = etree.Element(
-        f"{{{NS['vtm']}}}tableset", nsmap={"vtm": NS["vtm"], "vs": NS["vs"], "xsi": NS["xsi"]}
-    )
+def tableset(
+    schemas: Iterable[tuple[str, str, list[Table]]], detail: bool = True, esa: bool = False
+) -> bytes:
+    """The VOSI tables document (``detail=False``: names only, for large archives).
+
+    ``esa`` adds the ``esatapplus:flags`` attribute that astroquery's TapPlus
+    needs on every column (astroquery issue 1597, closed as won't-fix); the
+    VOSI schema forbids it, so it is given only to that client.
+    """
+    spaces = ("vtm", "vs", "xsi") + (("esatapplus",) if esa else ())
+    root = etree.Element(f"{{{NS['vtm']}}}tableset", nsmap={k: NS[k] for k in spaces})
     for name, description, tables in schemas:
         s = etree.SubElement(root, "schema")
         _el(s, "name", name)
         if description:
             _el(s, "description", description)
         for table in tables:
-            _table_el(s, table, detail)
+            _table_el(s, table, detail, esa)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 

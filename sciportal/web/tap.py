@@ -193,8 +193,14 @@ class TablesResource(Resource):
 
     def render_GET(self, request: Request) -> bytes:  # noqa: N802
         detail = (request.args or {}).get(b"detail", [b"max"])[0] != b"min"
+        # astroquery's TapPlus sends no User-Agent on GET; validators and other clients do
+        agent = request.getHeader(b"user-agent")
         request.setHeader(b"content-type", b"text/xml")
-        return vosi.tableset(_grouped(self.app, owner_of(request)), detail=detail)
+        return vosi.tableset(
+            _grouped(self.app, owner_of(request)),
+            detail=detail,
+            esa=agent is None or agent.startswith(b"astroquery/"),
+        )
 
 
 class TapRoot(Resource):

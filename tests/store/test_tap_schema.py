@@ -83,9 +83,16 @@ def test_tap_schema_columns_and_contents(tmp_path: Path) -> None:
     assert schemas == ["tap_schema", "des"]  # lsst has no table visible to anonymous
     keys = con.execute(
         "SELECT k.from_table, k.target_table, c.from_column, c.target_column "
-        "FROM tap_schema.keys k JOIN tap_schema.key_columns c USING (key_id)"
+        "FROM tap_schema.keys k JOIN tap_schema.key_columns c USING (key_id) "
+        "WHERE k.from_table NOT LIKE 'tap_schema.%'"
     ).fetchall()
     assert keys == [("des.phot", "des.main", "obj_id", "id")]
+    own = con.execute(
+        "SELECT k.from_table, k.target_table FROM tap_schema.keys k "
+        "WHERE k.from_table LIKE 'tap_schema.%' ORDER BY 1, 2"
+    ).fetchall()
+    assert ("tap_schema.columns", "tap_schema.tables") in own
+    assert ("tap_schema.tables", "tap_schema.schemas") in own
     # every table listed has its columns, and every column's table is listed
     orphans = con.execute(
         "SELECT COUNT(*) FROM tap_schema.columns c LEFT JOIN tap_schema.tables t "

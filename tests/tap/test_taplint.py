@@ -10,7 +10,7 @@ from tests.conftest import LiveServer
 
 def test_taplint_clean(server: LiveServer, stilts: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     proc = subprocess.run(
-        [stilts, "taplint", f"tapurl={server.tap}", "exclude=LOC", "maxrepeat=3", "format=text"],
+        [stilts, "taplint", f"tapurl={server.tap}", "stages=-LOC", "maxrepeat=3", "format=text"],
         capture_output=True,
         text=True,
         timeout=900,
