@@ -19,6 +19,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from sciportal.errors import QueryError
+from sciportal.metadata.identifiers import RESERVED
 
 from . import nodes as n
 from .functions import (
@@ -27,7 +28,6 @@ from .functions import (
     IVOA_UDF_PREFIX,
     UDFS_BY_NAME,
 )
-from sciportal.metadata.identifiers import RESERVED
 
 _STRING_PART = re.compile(r"'((?:[^']|'')*)'")
 
