@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of sciportal against GAVO DaCHS (``python -m bench.run``)."""
