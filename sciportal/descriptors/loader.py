@@ -273,7 +273,8 @@ def _source(node: _Node, base: Path, home: Path) -> SourceSpec:
     if "options" in m and m["options"].node.tag != "tag:yaml.org,2002:null":
         if not isinstance(m["options"].node, yaml.MappingNode):
             m["options"].fail("expected a mapping of reader options")
-        options = _constructor.construct_mapping(m["options"].node, deep=True)
+        raw = _constructor.construct_mapping(m["options"].node, deep=True)
+        options = {str(k): v for k, v in raw.items()}
     return SourceSpec(
         patterns=tuple(_resolve_path(p, base, home) for p in patterns),
         format=fmt,

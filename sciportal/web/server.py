@@ -88,6 +88,27 @@ class TrackingSite(Site):
         super().__init__(resource, **kwargs)
         self.in_flight = 0
         self._idle: list[defer.Deferred[None]] = []
+        self._transports: list[Any] = []
+
+    def buildProtocol(self, addr: Any) -> Any:  # noqa: N802
+        channel = super().buildProtocol(addr)
+        self._transports = [t for t in self._transports if t.connected]
+        original = channel.makeConnection
+
+        def make_connection(transport: Any) -> None:
+            self._transports.append(transport)
+            original(transport)
+
+        channel.makeConnection = make_connection
+        return channel
+
+    def unsent_bytes(self) -> int:
+        """Bytes finished responses still hold in socket buffers (slow clients)."""
+        total = 0
+        for t in self._transports:
+            if getattr(t, "connected", False):
+                total += len(getattr(t, "dataBuffer", b"")) + getattr(t, "_tempDataLen", 0)
+        return total
 
     def getResourceFor(self, request: Request) -> Any:  # noqa: N802
         self.in_flight += 1
@@ -156,6 +177,22 @@ def serve(app: App, quiet: bool = False) -> int:
                 timeout.cancel()
 
         d.addBoth(done)
+
+        def flushed(_: Any) -> defer.Deferred[None]:
+            # finished responses may still sit in socket buffers of slow clients
+            waiting: defer.Deferred[None] = defer.Deferred()
+            deadline = reactor.seconds() + grace
+
+            def poll() -> None:
+                if site.unsent_bytes() == 0 or reactor.seconds() > deadline:
+                    waiting.callback(None)
+                else:
+                    reactor.callLater(0.05, poll)
+
+            poll()
+            return waiting
+
+        d.addCallback(flushed)
         # running jobs end now (ERROR, "server shut down"), which also wakes WAITs
         jobs_stopped = threads.deferToThread(app.jobs.shutdown)
         return defer.gatherResults([stopped, jobs_stopped, d])
