@@ -224,6 +224,8 @@ class FitsReader(SourceReader):
     """FITS binary tables via astropy with memmap, read in row chunks."""
 
     format = "fits"
+    #: the map is reopened after this many bytes so RSS stays bounded on huge files
+    remap_bytes = 256 << 20
 
     def __init__(self, path: Path, options: dict[str, Any] | None = None) -> None:
         super().__init__(path, options)
@@ -335,8 +337,25 @@ class FitsReader(SourceReader):
                         f"{', '.join(have[:50])})"
                     )
         n = self.num_rows() or 0
+        rowlen = max(1, int(self._hdu.header.get("NAXIS1", 1)))
+        remap_rows = max(batch_rows, self.remap_bytes // rowlen)
         for start in range(0, n, batch_rows):
+            if start and start % remap_rows < batch_rows:
+                self._remap()
             yield self.batch_at(start, min(n, start + batch_rows), columns)
+
+    def _remap(self) -> None:
+        """Close and reopen the memory map: pages read so far leave our RSS."""
+        from astropy.io import fits
+
+        index = self._hdul.index(self._hdu)
+        del self._data
+        self._hdul.close()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._hdul = fits.open(self.path, memmap=True, lazy_load_hdus=True)
+            self._hdu = self._hdul[index]
+            self._data = self._hdu.data
 
 
 class VOTableReader(SourceReader):

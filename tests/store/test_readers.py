@@ -175,3 +175,15 @@ def test_votable_ingest(tmp_path: Path) -> None:
     got = _read(tab.storage).sort_by("id")
     np.testing.assert_allclose(got["ra"].to_numpy(), np.asarray(t["ra"]))
     assert got["band"].to_pylist() == list(t["band"])
+
+
+def test_fits_reader_remaps_in_chunks(tmp_path: Path) -> None:
+    from sciportal.store.readers import FitsReader
+
+    src = tmp_path / "objects.fits"
+    _fits_file(src, n=1000)
+    whole = pa.Table.from_batches(list(FitsReader(src).batches(None, 1000)))
+    reader = FitsReader(src)
+    reader.remap_bytes = 1  # reopen the map before every chunk
+    chunked = pa.Table.from_batches(list(reader.batches(["OBJ_ID", "NOBS", "FLUX"], 64)))
+    assert chunked.equals(whole.select(["OBJ_ID", "NOBS", "FLUX"]))
