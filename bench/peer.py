@@ -335,7 +335,9 @@ def _source_rows(table: dict[str, Any], home: Path) -> int:
     return int(row[0])
 
 
-def load(home: Path, workdir: Path, descriptor: dict[str, Any] | None = None) -> list[LoadReport]:
+def load(
+    home: Path, workdir: Path, descriptor: dict[str, Any] | None = None, *, force: bool = False
+) -> list[LoadReport]:
     """Publish the demo's tables in DaCHS with the rows of ``home``'s demo sources.
 
     Skips a table that already holds the same number of rows as its source.
@@ -351,7 +353,7 @@ def load(home: Path, workdir: Path, descriptor: dict[str, Any] | None = None) ->
 
     wanted = {t["name"]: _source_rows(t, home) for t in descriptor["tables"]}
     have = {name: _table_rows(f"{schema}.{name}") for name in wanted}
-    if not rd_changed and all(have[n] == wanted[n] for n in wanted):
+    if not force and not rd_changed and all(have[n] == wanted[n] for n in wanted):
         log(f"DaCHS already holds {wanted} rows; not reloading")
         return [LoadReport(n, wanted[n], 0.0, 0.0, skipped=True) for n in wanted]
 
@@ -434,13 +436,15 @@ def server_pids() -> list[int]:
         return []
 
 
-def setup(home: Path, workdir: Path, port: int = DEFAULT_PORT) -> dict[str, Any]:
+def setup(
+    home: Path, workdir: Path, port: int = DEFAULT_PORT, *, force: bool = False
+) -> dict[str, Any]:
     """Everything: install, configure, load, serve; returns timings for the report."""
     t0 = time.perf_counter()
     ensure_dachs()
     t1 = time.perf_counter()
     changed = write_config(port)
-    reports = load(home, workdir)
+    reports = load(home, workdir, force=force)
     t2 = time.perf_counter()
     start_server(port, restart=changed or any(not r.skipped for r in reports))
     t3 = time.perf_counter()
