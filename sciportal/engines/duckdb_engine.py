@@ -10,8 +10,10 @@ within them DuckDB skips row groups by ``_healpix_29`` statistics.
 from __future__ import annotations
 
 import csv
+import heapq
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,15 +70,67 @@ def _read_partitions(root: Path) -> _Partitions:
     return _Partitions(sorted(pixels), root)
 
 
-def _dataset_glob(table: Table) -> str:
+def _dataset_files(table: Table, parts: _Partitions | None) -> str:
+    """The SQL list of a table's Parquet files (listed once, not globbed per query)."""
     root = Path(table.storage or "")
-    if table.positional:
-        return str(root / healpix.DATASET_DIR / "Norder=*" / "Dir=*" / "Npix=*.parquet")
-    if root.is_file():
-        return str(root)
-    if (root / healpix.DATASET_DIR).is_dir():
-        return str(root / healpix.DATASET_DIR / "**" / "*.parquet")
-    return str(root / "*.parquet")
+    if parts is not None:
+        files = [str(p.path(root)) for p in parts.pixels]
+    elif root.is_file():
+        files = [str(root)]
+    else:
+        base = root / healpix.DATASET_DIR if (root / healpix.DATASET_DIR).is_dir() else root
+        files = sorted(str(p) for p in base.rglob("*.parquet"))
+    if not files:
+        raise SciportalError(f"table {table.name} has no data files under {root}")
+    return "[" + ", ".join(quote_literal(f) for f in files) + "]"
+
+
+class _Watchdog:
+    """One thread that interrupts queries past their deadline (no thread per query)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> int:
+        """Call ``callback`` after ``delay`` seconds unless cancelled; returns a handle."""
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._heap, (time.monotonic() + delay, self._seq, callback))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="query-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+            return self._seq
+
+    def cancel(self, handle: int) -> None:
+        """Forget a scheduled callback."""
+        with self._cond:
+            self._heap = [item for item in self._heap if item[1] != handle]
+            heapq.heapify(self._heap)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                when, _, callback = self._heap[0]
+                now = time.monotonic()
+                if when > now:
+                    self._cond.wait(when - now)
+                    continue
+                heapq.heappop(self._heap)
+            try:
+                callback()
+            except Exception:
+                log.exception("query watchdog callback failed")
+
+
+_watchdog = _Watchdog()
 
 
 class DuckDBEngine:
@@ -97,7 +151,13 @@ class DuckDBEngine:
         self._tables_source = tables
         self._lock = threading.Lock()
         self._con = duckdb.connect(
-            ":memory:", config={"threads": threads, "memory_limit": memory_limit}
+            ":memory:",
+            config={
+                "threads": threads,
+                "memory_limit": memory_limit,
+                # keep Parquet footers in memory: repeated small queries skip re-reading them
+                "enable_object_cache": True,
+            },
         )
         self._register_udfs = register_udfs
         if register_udfs is not None:
@@ -123,11 +183,12 @@ class DuckDBEngine:
                     continue
                 if not table.storage:
                     continue
-                src = quote_literal(_dataset_glob(table))
+                parts = _read_partitions(Path(table.storage)) if table.positional else None
+                src = _dataset_files(table, parts)
                 view = f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM read_parquet({src})"  # noqa: S608
                 con.execute(view)
-                if table.positional:
-                    partitions[table.name.lower()] = _read_partitions(Path(table.storage))
+                if parts is not None:
+                    partitions[table.name.lower()] = parts
             self._partitions = partitions
 
     def drop(self, name: str) -> None:
@@ -190,7 +251,7 @@ class QueryResult:
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, timeout: float | None) -> None:
         self._cur = cursor
-        self._timer: threading.Timer | None = None
+        self._timer: int | None = None
         self._timeout = timeout
         self.timed_out = False
         self.cancelled = False
@@ -200,9 +261,7 @@ class QueryResult:
     def start(self, sql: str) -> None:
         """Plan and start the query; SQL errors surface here."""
         if self._timeout is not None:
-            self._timer = threading.Timer(self._timeout, self._expire)
-            self._timer.daemon = True
-            self._timer.start()
+            self._timer = _watchdog.schedule(self._timeout, self._expire)
         try:
             self._reader = self._cur.sql(sql).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
@@ -247,7 +306,8 @@ class QueryResult:
 
     def _finish(self) -> None:
         if self._timer is not None:
-            self._timer.cancel()
+            _watchdog.cancel(self._timer)
+            self._timer = None
         try:
             self._cur.close()
         except duckdb.Error:

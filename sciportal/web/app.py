@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -22,7 +21,7 @@ from sciportal.jobs.scheduler import JobLimits, JobManager
 from sciportal.jobs.store import JobStore
 from sciportal.metadata.model import Table
 from sciportal.metadata.store import MetadataStore, visible
-from sciportal.metadata.tap_schema import tap_schema_tables
+from sciportal.metadata.tap_schema import tap_schema_metadata, tap_schema_tables
 from sciportal.services.tap import TapService
 from sciportal.services.tap_jobs import tap_runner
 
@@ -38,37 +37,34 @@ class App:
     engine: DuckDBEngine
     tap: TapService
     jobs: JobManager
-    _generation: float = 0.0
+    _generation: int = -1
+    _visible: dict[str | None, list[Table]] = field(default_factory=dict)
 
     def tables_for(self, user: str | None) -> list[Table]:
-        """Tables this user may see: published ones (public or granted) and TAP_SCHEMA."""
+        """Tables this user may see: published ones (public or granted) and TAP_SCHEMA.
+
+        Cached per metadata generation: a query does not re-read the store.
+        """
         self.refresh_if_changed()
-        tables = [t for t in self.metadata.list_tables() if visible(t, user, ())]
-        tables.extend(t for t, _ in tap_schema_tables(self.metadata, user, ()))
-        return tables
+        cached = self._visible.get(user)
+        if cached is None:
+            cached = [t for t in self.metadata.list_tables() if visible(t, user, ())]
+            cached.extend(tap_schema_metadata())
+            self._visible[user] = cached
+        return cached
 
     def refresh_if_changed(self) -> None:
         """Pick up tables published or removed by another process (the CLI)."""
-        marker = _generation(self.config.metadata_db)
+        marker = self.metadata.generation()
         if marker != self._generation:
             with _refresh_lock:
                 if marker != self._generation:
                     self.engine.refresh()
+                    self._visible = {}
                     self._generation = marker
 
 
 _refresh_lock = threading.Lock()
-
-
-def _generation(path: Path) -> float:
-    """A value that changes whenever the metadata database is written."""
-    total = 0.0
-    for suffix in ("", "-wal"):
-        p = path.with_name(path.name + suffix)
-        if p.exists():
-            st = p.stat()
-            total += st.st_mtime_ns + st.st_size
-    return total
 
 
 def _engine_tables(metadata: MetadataStore) -> list[tuple[Table, pa.Table | None]]:
@@ -93,7 +89,7 @@ def build_app(config: Config) -> App:
     jobs = job_manager(config, start=True)
     jobs.register_runner("tap", tap_runner(tap))
     app = App(config=config, metadata=metadata, engine=engine, tap=tap, jobs=jobs)
-    app._generation = _generation(config.metadata_db)
+    app._generation = metadata.generation()
     app_ref.append(app)
     return app
 
