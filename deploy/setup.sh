@@ -23,6 +23,10 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "sciportal needs Python 3.11 or newer as python3 (Debian 12, Ubuntu 24.04); found: $(python3 --version 2>&1)" >&2
+    exit 1
+fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv python3-pip
 if [ "$want_tests" = "--tests" ]; then
     # STILTS (taplint, votlint, tapquery) is the VO's own validator and TOPCAT's engine.
@@ -32,13 +36,13 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-stamp=.venv/.sciportal-installed
+# One stamp per set of extras, so a later --tests run still adds the test tools.
+extras="client"
+[ "$want_tests" = "--tests" ] && extras="client,test"
+stamp=".venv/.sciportal-installed-${extras/,/-}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
-    if [ "$want_tests" = "--tests" ]; then
-        .venv/bin/python -m pip install -q -e '.[test]'
-    else
-        .venv/bin/python -m pip install -q -e .
-    fi
-    [ "$want_tests" = "--tests" ] && touch "$stamp"
+    .venv/bin/python -m pip install -q -e ".[$extras]"
+    touch "$stamp"
 fi
+exit 0

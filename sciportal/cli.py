@@ -22,8 +22,28 @@ log = logging.getLogger("sciportal")
 DEMO_RD = Path(__file__).resolve().parent.parent / "rd" / "demo.yaml"
 
 
+MAX_DEMO_ROWS = 100_000_000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error every other failure of the command gives."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _demo_rows(text: str) -> int:
+    try:
+        rows = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rows expects a whole number, got {text!r}") from None
+    if not 1 <= rows <= MAX_DEMO_ROWS:
+        raise argparse.ArgumentTypeError(f"--rows must be 1 to {MAX_DEMO_ROWS:,}, got {rows:,}")
+    return rows
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sciportal", description="IVOA VO services for sky surveys.")
+    p = _Parser(prog="sciportal", description="IVOA VO services for sky surveys.")
     p.add_argument("--version", action="version", version=f"sciportal {__version__}")
     p.add_argument("--home", type=Path, help="data home (default ./var or $SCIPORTAL_HOME)")
     p.add_argument("--config", type=Path, help="TOML configuration file")
@@ -36,14 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or banners")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     s = sub.add_parser("serve", help="run the web server")
     s.add_argument("--host", help="interface to listen on")
     s.add_argument("--port", type=int, help="TCP port (0: any free port)")
 
     d = sub.add_parser("demo", help="generate and publish the demo survey")
-    d.add_argument("--rows", type=int, help="objects in the demo survey (default 1,000,000)")
+    d.add_argument("--rows", type=_demo_rows, help="objects in the demo survey (default 1,000,000)")
     d.add_argument("--no-tiles", action="store_true", help="skip the coadd image tiles")
     d.add_argument("--serve", action="store_true", help="then run the server")
     d.add_argument("--host", help="interface to listen on (with --serve)")
@@ -64,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="describe every setting")
 
     j = sub.add_parser("jobs", help="administer UWS jobs")
-    jsub = j.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    jsub = j.add_subparsers(
+        dest="jobs_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
     jl = jsub.add_parser("list", help="list jobs")
     jl.add_argument("--phase", action="append", help="only jobs in this phase")
     jd = jsub.add_parser("delete", help="delete a job and its results")
@@ -105,7 +127,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     from sciportal.demo import generate
     from sciportal.store.publish import publish
 
-    rows = args.rows or config["demo.rows"]
+    rows = args.rows if args.rows is not None else config["demo.rows"]
     out = config.home / "sources" / "demo"
     if not args.quiet:
         print(f"generating the demo survey ({rows:,} objects) in {out}", flush=True)
@@ -177,10 +199,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(report.summary())
         return 0
     if args.command == "unpublish":
+        from sciportal.errors import NotFoundError
         from sciportal.store.publish import unpublish
 
-        unpublish(args.schema, config.home, _metadata(config))
-        print(f"unpublished {args.schema}")
+        removed = unpublish(args.schema, config.home, _metadata(config))
+        if not removed:
+            raise NotFoundError(
+                f"nothing is published in schema {args.schema!r} (see: sciportal list)"
+            )
+        print(f"unpublished {args.schema}: {', '.join(removed)}")
         return 0
     if args.command == "ingest":
         from sciportal.store.publish import ingest_file
@@ -217,6 +244,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except OSError as exc:
         print(f"sciportal: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug, not the user's doing: still one line, details with -v
+        if {"-v", "--verbose"} & set(sys.argv[1:] if argv is None else argv):
+            raise
+        print(
+            f"sciportal: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
+            file=sys.stderr,
+        )
         return 1
 
 

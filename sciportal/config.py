@@ -28,6 +28,7 @@ class Setting:
     doc: str
     minimum: float | None = None
     choices: tuple[str, ...] | None = None
+    maximum: float | None = None
 
     @property
     def key(self) -> str:
@@ -134,7 +135,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Default largest number of rows in one HEALPix partition of a catalog.",
         1,
     ),
-    Setting("demo", "rows", int, 1_000_000, "Rows of the demo survey's object table.", 1000),
+    Setting(
+        "demo", "rows", int, 1_000_000, "Rows of the demo survey's object table.", 1000, maximum=1e8
+    ),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -205,6 +208,8 @@ def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
         ) from None
     if setting.minimum is not None and value < setting.minimum:
         raise ConfigError(f"{origin}: {setting.key} must be >= {setting.minimum}, got {value!r}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise ConfigError(f"{origin}: {setting.key} must be <= {setting.maximum:g}, got {value!r}")
     if setting.choices is not None and value not in setting.choices:
         raise ConfigError(
             f"{origin}: {setting.key} must be one of {', '.join(setting.choices)}, got {value!r}"

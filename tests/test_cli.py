@@ -13,8 +13,33 @@ from tests.conftest import sciportal, start_server, stop_server
 
 def test_unknown_option(tmp_path: Path) -> None:
     proc = sciportal(tmp_path, "serve", "--bogus", check=False)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert "--bogus" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("rows", ["0", "-5", "1000000000", "lots"])
+def test_demo_rows_out_of_range(tmp_path: Path, rows: str) -> None:
+    proc = sciportal(tmp_path, "demo", "--rows", rows, check=False)
+    assert proc.returncode == 2
+    assert "--rows" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "sources").exists()
+
+
+def test_unpublish_unknown_schema_is_an_error(tmp_path: Path) -> None:
+    proc = sciportal(tmp_path, "unpublish", "nosuch", check=False)
+    assert proc.returncode == 2
+    assert "nosuch" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_invalid_yaml_is_one_line_with_its_place(tmp_path: Path) -> None:
+    rd = tmp_path / "broken.yaml"
+    rd.write_text("schema: s\ntables: [\n")
+    proc = sciportal(tmp_path, "publish", str(rd), check=False)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "broken.yaml, line 3" in proc.stderr
 
 
 def test_bad_setting_names_the_key(tmp_path: Path) -> None:

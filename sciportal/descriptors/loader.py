@@ -341,8 +341,11 @@ def loads(text: str, path: Path, home: Path) -> Descriptor:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        raise DescriptorError(f"{path}{line}: not valid YAML: {exc}") from None
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        what = f"{context}: {problem}" if context else problem
+        raise DescriptorError(f"{path}{where}: not valid YAML ({what})") from None
     if root is None:
         raise DescriptorError(f"{path}, line 1: the descriptor is empty")
     top = _Node(root, path, "")

@@ -249,8 +249,15 @@ def ingest_file(
     spec = desc.tables[0]
     out = Path(descriptor_path or Path(home) / "rd" / f"{desc.schema}.{spec.table.short_name}.yaml")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(dump(desc, relative_to=out.parent.resolve()), encoding="utf-8")
-    if publish:
-        loaded = load(out, Path(home))
-        publish_descriptor(loaded, Path(home), metadata_store, progress, **ingest_options)
+    # written beside its final name and renamed only once published: a failed
+    # ingest leaves no descriptor behind (nor a half-written one)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(dump(desc, relative_to=out.parent.resolve()), encoding="utf-8")
+        if publish:
+            loaded = load(tmp, Path(home))
+            publish_descriptor(loaded, Path(home), metadata_store, progress, **ingest_options)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out

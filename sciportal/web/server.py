@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any, cast
@@ -200,13 +201,11 @@ def serve(app: App, quiet: bool = False) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", drain)
     print(f"sciportal listening on {url}/", flush=True)
     if not quiet:
-        first = next(
-            (t.name for t in app.tables_for(None) if t.schema.lower() != "tap_schema"),
-            "TAP_SCHEMA.tables",
-        )
+        names = [t.name for t in app.tables_for(None) if t.schema.lower() != "tap_schema"]
+        first = "demo.coadd" if "demo.coadd" in names else (names or ["TAP_SCHEMA.tables"])[0]
         print(
             f"  TAP service: {url}/tap\n"
-            f"  pyvo:   python3 -c \"import pyvo; print(pyvo.dal.TAPService('{url}/tap')"
+            f"  pyvo:   {shlex.quote(sys.executable)} -c \"import pyvo; print(pyvo.dal.TAPService('{url}/tap')"
             f".run_sync('{example_query(first)}').to_table())\"\n"
             f"  TOPCAT: VO > Table Access Protocol (TAP) Query, TAP URL {url}/tap\n"
             "  Stop with Ctrl-C.",
