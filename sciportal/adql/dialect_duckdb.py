@@ -25,8 +25,11 @@ Point = tuple[str, str]
 class DuckDBGenerator(Generator):
     dialect = "duckdb"
     INT_DIV = "//"
-    BIT_XOR = "xor"
     CAST_LENGTHS = False
+
+    def bit_xor(self, left: str, right: str) -> str:
+        """DuckDB has no infix XOR operator (``xor`` is a function)."""
+        return f"xor({left}, {right})"
 
     # ----- geometry parts -------------------------------------------------------
     def point_parts(self, e: n.Expr) -> Point:

@@ -274,13 +274,16 @@ class Generator:
         if op == "/" and is_integer(e.left.meta) and is_integer(e.right.meta):
             op = self.INT_DIV
         if op == "^":
-            op = self.BIT_XOR
+            return self.bit_xor(self.expr(e.left), self.expr(e.right))
         if op == "%":
             return f"mod({self.expr(e.left)}, {self.expr(e.right)})"
         return f"({self.expr(e.left)} {op} {self.expr(e.right)})"
 
     INT_DIV = "/"
-    BIT_XOR = "#"
+
+    def bit_xor(self, left: str, right: str) -> str:
+        """ADQL 2.1 ``^`` (bitwise XOR); PostgreSQL spells it ``#``."""
+        return f"({left} # {right})"
 
     def e_Subquery(self, e: n.Subquery) -> str:
         return f"({self.query(e.query)})"

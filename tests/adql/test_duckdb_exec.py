@@ -296,3 +296,22 @@ def test_epoch_propagation_against_astropy(con: Any, lookup: Any) -> None:
     want = c.apply_space_motion(new_obstime=Time(2050.0, format="jyear"))
     ra, dec = got["p"][0].as_py()
     assert SkyCoord(ra * u.deg, dec * u.deg).separation(SkyCoord(want.ra, want.dec)).arcsec < 0.01
+
+
+def test_bitwise_operators_match_numpy(con: Any, lookup: Any, data: dict[str, pa.Table]) -> None:
+    got = run(
+        con,
+        lookup,
+        "SELECT id, flags ^ 5 AS x, flags & 6 AS a, flags | 9 AS o, ~flags AS n, "
+        "(flags ^ id) & 255 AS xi FROM s.t WHERE (flags ^ 3) > 4 ORDER BY id",
+    )
+    t = data["t"].sort_by("id")
+    f, ids = t["flags"].to_numpy(), t["id"].to_numpy()
+    keep = (f ^ 3) > 4
+    f, ids = f[keep], ids[keep]
+    assert got["id"].to_pylist() == ids.tolist()
+    assert got["x"].to_pylist() == (f ^ 5).tolist()
+    assert got["a"].to_pylist() == (f & 6).tolist()
+    assert got["o"].to_pylist() == (f | 9).tolist()
+    assert got["n"].to_pylist() == (~f).tolist()
+    assert got["xi"].to_pylist() == ((f ^ ids) & 255).tolist()
