@@ -43,6 +43,6 @@ stamp=".venv/.sciportal-installed-${extras/,/-}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[$extras]"
-    touch "$stamp"
+    touch "$stamp" .venv/.sciportal-installed-client
 fi
 exit 0

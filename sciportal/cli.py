@@ -156,9 +156,9 @@ def _list(config: Config) -> int:
 def _jobs(config: Config, args: argparse.Namespace) -> int:
     from sciportal.errors import NotFoundError
     from sciportal.jobs.model import Phase
-    from sciportal.web.app import job_manager
+    from sciportal.jobs.scheduler import JobManager
 
-    manager = job_manager(config, start=False)
+    manager = JobManager.from_config(config, start=False)
     if args.jobs_command == "list":
         try:
             phases = [Phase(p.upper()) for p in args.phase] if args.phase else list(Phase)

@@ -258,10 +258,12 @@ def load_config(
             raise ConfigError(f"{config_file}: invalid TOML: {exc}") from None
         values.update(_flatten(data, str(config_file)))
     known_env = {s.env: s for s in SETTINGS}
+    # SCIPORTAL_<SECTION>_<NAME> is a setting, and a misspelt name in a known
+    # section stops start-up; other SCIPORTAL_* variables (SCIPORTAL_SKIP_APT
+    # of the set-up script, the test suite's) belong to the tools around us
+    sections = tuple(f"SCIPORTAL_{s.section.upper()}_" for s in SETTINGS)
     for name, raw in env.items():
-        if not name.startswith("SCIPORTAL_") or name in ("SCIPORTAL_HOME", "SCIPORTAL_CONFIG"):
-            continue
-        if name.startswith("SCIPORTAL_TEST_") or name == "SCIPORTAL_LYONETIA":
+        if not name.startswith(sections):
             continue
         if name not in known_env:
             raise ConfigError(f"environment: unknown setting {name}")

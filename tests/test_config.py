@@ -66,6 +66,14 @@ def test_bad_environment(tmp_path: Path) -> None:
         load_config(home=tmp_path, environ={"SCIPORTAL_SERVER_PROT": "1"})
     with pytest.raises(ConfigError, match="query.threads"):
         load_config(home=tmp_path, environ={"SCIPORTAL_QUERY_THREADS": "0"})
+    with pytest.raises(ConfigError, match="demo.rows"):
+        load_config(home=tmp_path, environ={"SCIPORTAL_DEMO_ROWS": "1000000000"})
+
+
+def test_other_tools_variables_are_not_settings(tmp_path: Path) -> None:
+    # the set-up script's and the test suite's variables share the prefix
+    cfg = load_config(home=tmp_path, environ={"SCIPORTAL_SKIP_APT": "1", "SCIPORTAL_LYONETIA": "x"})
+    assert cfg["server.port"] == 8080
 
 
 def test_missing_file(tmp_path: Path) -> None:

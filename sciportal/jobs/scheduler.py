@@ -186,32 +186,25 @@ class JobManager:
             self.start()
 
     @classmethod
-    def from_config(cls, config: Config) -> JobManager:
-        """A manager on ``config.jobs_db`` and ``config.jobs_dir`` with the ``uws.*`` limits."""
+    def from_config(cls, config: Config, start: bool = True) -> JobManager:
+        """A manager on the data home's job store with the ``uws.*`` limits.
 
-        def get(key: str, default: object) -> object:
-            try:
-                return config[key]
-            except KeyError:
-                return default
-
-        base = JobLimits()
+        ``start=False`` is for administration beside a running server: the
+        store is opened without the restart policy (which would otherwise
+        mark that server's running jobs as ERROR) and no watchdog starts.
+        """
         limits = JobLimits(
-            max_running=int(get("uws.max_jobs", base.max_running)),  # type: ignore[call-overload]
-            max_running_per_owner=int(get("uws.max_jobs_per_owner", base.max_running_per_owner)),  # type: ignore[call-overload]
-            default_execution_duration=int(
-                get("uws.default_duration", base.default_execution_duration)  # type: ignore[call-overload]
-            ),
-            max_execution_duration=int(get("uws.max_duration", base.max_execution_duration)),  # type: ignore[call-overload]
-            default_destruction=timedelta(
-                seconds=int(get("uws.default_lifetime", base.default_destruction.total_seconds()))  # type: ignore[call-overload]
-            ),
-            max_destruction=timedelta(
-                seconds=int(get("uws.max_lifetime", base.max_destruction.total_seconds()))  # type: ignore[call-overload]
-            ),
-            max_upload_bytes=int(get("upload.max_bytes", base.max_upload_bytes)),  # type: ignore[call-overload]
+            max_running=config["uws.max_jobs"],
+            max_running_per_owner=config["uws.max_jobs_per_owner"],
+            default_execution_duration=config["uws.default_duration"],
+            max_execution_duration=config["uws.max_duration"],
+            default_destruction=timedelta(seconds=config["uws.default_lifetime"]),
+            max_destruction=timedelta(seconds=config["uws.max_lifetime"]),
+            max_upload_bytes=config["upload.max_bytes"],
         )
-        return cls(JobStore(config.jobs_db, config.jobs_dir), limits)
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        store = JobStore(config.jobs_db, config.jobs_dir, recover=start)
+        return cls(store, limits, start=start)
 
     # -- life cycle ---------------------------------------------------------
 

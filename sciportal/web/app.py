@@ -10,15 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pyarrow as pa
 
 from sciportal.config import Config
 from sciportal.engines import duckdb_udfs
 from sciportal.engines.duckdb_engine import DuckDBEngine
-from sciportal.jobs.scheduler import JobLimits, JobManager
-from sciportal.jobs.store import JobStore
+from sciportal.jobs.scheduler import JobManager
 from sciportal.metadata.model import Table
 from sciportal.metadata.store import MetadataStore, visible
 from sciportal.metadata.tap_schema import tap_schema_metadata, tap_schema_tables
@@ -86,24 +84,9 @@ def build_app(config: Config) -> App:
     )
     app_ref: list[App] = []
     tap = TapService(config, engine, lambda user: app_ref[0].tables_for(user))
-    jobs = job_manager(config, start=True)
+    jobs = JobManager.from_config(config)
     jobs.register_runner("tap", tap_runner(tap))
     app = App(config=config, metadata=metadata, engine=engine, tap=tap, jobs=jobs)
     app._generation = metadata.generation()
     app_ref.append(app)
     return app
-
-
-def job_manager(config: Config, start: bool) -> JobManager:
-    """The UWS job manager over the data home's job store, with configured limits."""
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    limits = JobLimits(
-        max_running=config["uws.max_jobs"],
-        max_running_per_owner=config["uws.max_jobs_per_owner"],
-        default_execution_duration=config["uws.default_duration"],
-        max_execution_duration=config["uws.max_duration"],
-        default_destruction=timedelta(seconds=config["uws.default_lifetime"]),
-        max_destruction=timedelta(seconds=config["uws.max_lifetime"]),
-        max_upload_bytes=config["upload.max_bytes"],
-    )
-    return JobManager(JobStore(config.jobs_db, config.jobs_dir), limits, start=start)

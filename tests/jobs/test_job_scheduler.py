@@ -410,3 +410,37 @@ def test_from_config_uses_the_uws_settings(tmp_path):
     finally:
         m.shutdown(timeout=1)
         m.store.close()
+
+
+def test_admin_beside_a_running_server_leaves_its_jobs_alone(tmp_path):
+    """`sciportal jobs list` opens the store while a server runs: no restart policy then."""
+    from sciportal.config import load_config
+    from sciportal.jobs.model import Job, new_job_id
+
+    config = load_config(home=tmp_path, environ={})
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    server_store = JobStore(config.jobs_db, config.jobs_dir)
+    now = datetime.now(UTC)
+    job = server_store.create(
+        Job(
+            job_id=new_job_id(),
+            job_type="tap",
+            owner=None,
+            phase=Phase.EXECUTING,
+            creation_time=now,
+            destruction=now + timedelta(days=1),
+            execution_duration=60,
+        )
+    )
+    admin = JobManager.from_config(config, start=False)
+    try:
+        assert admin.store.require(job.job_id).phase is Phase.EXECUTING
+    finally:
+        admin.store.close()
+    restarted = JobManager.from_config(config)
+    try:
+        assert restarted.store.require(job.job_id).phase is Phase.ERROR
+    finally:
+        restarted.shutdown(timeout=1)
+        restarted.store.close()
+    server_store.close()
