@@ -99,7 +99,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Async jobs executing at once, over all users.",
         1,
     ),
-    Setting("uws", "max_jobs_per_owner", int, 2, "Async jobs one user may execute at once.", 1),
+    Setting(
+        "uws",
+        "max_jobs_per_owner",
+        int,
+        2,
+        "Async jobs one authenticated user may execute at once (anonymous ones: uws.max_jobs).",
+        1,
+    ),
     Setting(
         "uws",
         "default_duration",

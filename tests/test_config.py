@@ -92,3 +92,9 @@ def test_every_setting_in_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [s.key for s in SETTINGS if f"`{s.key}`" not in readme]
     assert not missing, f"settings not documented in README.md: {missing}"
+
+
+def test_readme_table_is_the_settings_description() -> None:
+    """The README's table is exactly what `sciportal config` prints: defaults and docs agree."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert describe_settings() in readme
