@@ -77,3 +77,33 @@ def test_query_error_in_job(server: LiveServer) -> None:
     r = requests.get(f"{job.url}/error", timeout=30)
     assert "nosuchcolumn" in r.text
     job.delete()
+
+
+def test_async_jobs_cannot_starve_sync_queries(demo_home) -> None:  # type: ignore[no-untyped-def]
+    """Jobs beyond uws.max_jobs wait QUEUED, and sync queries still answer meanwhile."""
+    from tests.conftest import start_server, stop_server
+
+    srv = start_server(demo_home, "--set", "uws.max_jobs=2", "--set", "uws.max_jobs_per_owner=2")
+    tap = pyvo.dal.TAPService(srv.tap)
+    jobs = [tap.submit_job(SLOW) for _ in range(3)]
+    try:
+        for job in jobs:
+            job.run()
+        deadline = time.monotonic() + 30
+        phases: list[str] = []
+        while time.monotonic() < deadline:
+            phases = sorted(job.phase for job in jobs)
+            if phases == ["EXECUTING", "EXECUTING", "QUEUED"]:
+                break
+            time.sleep(0.1)
+        assert phases == ["EXECUTING", "EXECUTING", "QUEUED"]
+        # both job slots busy with heavy queries: a sync query is still served, correctly
+        rows = tap.run_sync("SELECT COUNT(*) AS n FROM demo.specz").to_table()
+        assert int(rows["n"][0]) == len(tap.run_sync("SELECT z FROM demo.specz", maxrec=10**6))
+        assert sorted(job.phase for job in jobs) == ["EXECUTING", "EXECUTING", "QUEUED"]
+    finally:
+        for job in jobs:
+            job.abort()
+        for job in jobs:
+            assert _wait_phase(job, {"ABORTED"}, 20) == "ABORTED"
+        assert stop_server(srv) == 0
