@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +133,18 @@ def test_admin_commands(tmp_path: Path, command: list[str]) -> None:
 def test_jobs_delete_unknown(tmp_path: Path) -> None:
     proc = sciportal(tmp_path, "jobs", "delete", "nope", check=False)
     assert proc.returncode != 0 and "nope" in proc.stderr
+
+
+def test_quiet_means_no_progress_bars(tmp_path: Path) -> None:
+    quiet = sciportal(tmp_path / "q", "demo", "--rows", "2000", "--no-tiles")
+    assert quiet.stderr == "" and quiet.stdout == ""
+    env = dict(os.environ, SCIPORTAL_HOME=str(tmp_path / "loud"))
+    loud = subprocess.run(
+        [sys.executable, "-m", "sciportal.cli", "demo", "--rows", "2000", "--no-tiles"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert loud.returncode == 0, loud.stderr
+    assert "demo.coadd" in loud.stdout and "%" in loud.stderr  # tqdm bars
