@@ -10,10 +10,13 @@ from constructors; geometry columns are returned as stored.
 from __future__ import annotations
 
 from sciportal.errors import UnsupportedError
+from sciportal.healpix import SPATIAL_INDEX_COLUMN
 
 from . import nodes as n
 from .generator import Generator, number, quote_string
+from .scope import RangeVar
 from .spatial import const_value, shape_args
+from .sphere import polygon_centroid
 from .types import geometry_kind
 
 
@@ -21,14 +24,69 @@ class PostgresGenerator(Generator):
     dialect = "postgres"
     FUNCTIONS = {**Generator.FUNCTIONS, "LOG10": "log"}
 
+    def has_spatial_index(self, var: RangeVar) -> bool:
+        """Only tables whose metadata declares ``_healpix_29`` get the range filter."""
+        return var.table is not None and any(
+            c.name == SPATIAL_INDEX_COLUMN for c in var.table.columns
+        )
+
     def spoint(self, e: n.Expr) -> str:
         if isinstance(e, n.Func) and not e.udf:
             if e.name == "POINT":
                 ra, dec = shape_args(e)
                 return f"spoint(radians({self.expr(ra)}), radians({self.expr(dec)}))"
             if e.name == "CENTROID":
-                return f"(@@ {self.pg_geometry(e.args[0])})"
+                return self.centroid(e.args[0])
+        if isinstance(e, n.Func) and e.udf and e.name.lower() == "ivo_healpix_center":
+            return self.udf_point(e)
         return self.expr(e)
+
+    def centroid(self, g: n.Expr) -> str:
+        """spoint of CENTROID(g); pgSphere's ``@@`` only knows circles and ellipses."""
+        kind = geometry_kind(g)
+        if kind == "point":
+            return self.spoint(g)
+        if kind == "circle":
+            return f"(@@ {self.pg_geometry(g)})"
+        if kind == "box":
+            if isinstance(g, n.Func) and len(shape_args(g)) == 3:
+                return self.spoint(shape_args(g)[0])
+            ra, dec, _, _ = self.box_parts(g)
+            return f"spoint(radians({ra}), radians({dec}))"
+        if kind == "polygon":
+            vals = self.const_polygon(g)
+            if vals is not None:
+                try:
+                    cra, cdec = polygon_centroid(vals)
+                except ValueError as exc:
+                    raise UnsupportedError(f"CENTROID: {exc}") from None
+                return f"spoint(radians({number(cra)}), radians({number(cdec)}))"
+            raise UnsupportedError(
+                "CENTROID of a polygon column or of a polygon with non-constant vertices is "
+                "not supported on the PostgreSQL engine (pgSphere has no polygon centroid)"
+            )
+        raise UnsupportedError("CENTROID needs a geometry argument")
+
+    def box_parts(self, e: n.Expr) -> tuple[str, str, str, str]:
+        """SQL of (ra, dec, width, height) in degrees of a BOX constructor."""
+        if not (isinstance(e, n.Func) and not e.udf and e.name == "BOX"):
+            raise UnsupportedError("box columns are not supported on the PostgreSQL engine")
+        args = shape_args(e)
+        if len(args) == 3:
+            p = self.spoint(args[0])
+            w, h = self.expr(args[1]), self.expr(args[2])
+            return f"degrees(long({p}))", f"degrees(lat({p}))", w, h
+        ra, dec, w, h = (self.expr(a) for a in args)
+        return ra, dec, w, h
+
+    def const_polygon(self, e: n.Expr) -> list[float] | None:
+        """Vertices of a POLYGON with constant numeric arguments, else None."""
+        if not (isinstance(e, n.Func) and not e.udf and e.name == "POLYGON"):
+            return None
+        vals = [const_value(a) for a in shape_args(e)]
+        if any(v is None for v in vals) or len(vals) % 2:
+            return None
+        return [float(v) for v in vals if v is not None]
 
     def pg_geometry(self, e: n.Expr) -> str:
         """pgSphere value of a geometry expression."""
@@ -48,9 +106,7 @@ class PostgresGenerator(Generator):
             ra, dec, r = (self.expr(a) for a in args)
             return f"scircle(spoint(radians({ra}), radians({dec})), radians({r}))"
         if e.name == "BOX":
-            if len(args) == 3:
-                raise UnsupportedError("BOX with a point centre is not supported on PostgreSQL")
-            ra, dec, w, h = (self.expr(a) for a in args)
+            ra, dec, w, h = self.box_parts(e)
             return (
                 f"sbox(spoint(radians(({ra}) - ({w}) / 2.0), radians(({dec}) - ({h}) / 2.0)), "
                 f"spoint(radians(({ra}) + ({w}) / 2.0), radians(({dec}) + ({h}) / 2.0)))"
@@ -58,14 +114,24 @@ class PostgresGenerator(Generator):
         if e.name == "POLYGON":
             vals = [const_value(a) for a in args]
             if all(v is not None for v in vals) and len(vals) % 2 == 0:
-                pts = ",".join(
+                text = ",".join(
                     f"({number(float(vals[i]))}d,{number(float(vals[i + 1]))}d)"  # type: ignore[arg-type]
                     for i in range(0, len(vals), 2)
                 )
-                return f"spoly {quote_string('{' + pts + '}')}"
+                return f"spoly {quote_string('{' + text + '}')}"
             if all(geometry_kind(a) == "point" for a in args):
-                return "spoly(ARRAY[" + ", ".join(self.spoint(a) for a in args) + "])"
-            return "spoly(ARRAY[" + ", ".join(f"radians({self.expr(a)})" for a in args) + "])"
+                pts = [self.spoint(a) for a in args]
+            else:
+                if len(args) % 2:
+                    raise UnsupportedError("POLYGON needs pairs of coordinates")
+                pts = [
+                    f"spoint(radians({self.expr(args[i])}), radians({self.expr(args[i + 1])}))"
+                    for i in range(0, len(args), 2)
+                ]
+            # pgSphere 1.2 has no spoly(array) constructor, only the spoly(spoint) aggregate
+            # (the parts are generated SQL: identifiers and literals are quoted)
+            array = "ARRAY[" + ", ".join(pts) + "]"
+            return f"(SELECT spoly(_v.p ORDER BY _v.i) FROM unnest({array}) WITH ORDINALITY AS _v(p, i))"  # noqa: S608
         raise UnsupportedError(f"{e.name} is not supported on PostgreSQL")
 
     def geometry_value(self, e: n.Expr) -> str:
@@ -142,6 +208,8 @@ class PostgresGenerator(Generator):
         return "'ICRS'"
 
     def f_AREA(self, e: n.Func) -> str:
+        if geometry_kind(e.args[0]) == "point":
+            return "0.0"
         return f"degrees(degrees(area({self.pg_geometry(e.args[0])})))"
 
     def f_ROUND(self, e: n.Func) -> str:
@@ -160,8 +228,9 @@ class PostgresGenerator(Generator):
         raise UnsupportedError("CAST to a geometry is not supported on PostgreSQL yet")
 
     def udf_point(self, e: n.Func) -> str:
+        """spoint of ivo_healpix_center (pgSphere's ``centre_of_healpix_nest``)."""
         order, ipix = (self.expr(a) for a in e.args)
-        return f"centre({order}, {ipix})"
+        return f"centre_of_healpix_nest(CAST({order} AS INTEGER), CAST({ipix} AS BIGINT))"
 
     def udf(self, e: n.Func) -> str:
         name = e.name.lower()
@@ -180,8 +249,15 @@ class PostgresGenerator(Generator):
         if name == "ivo_string_agg":
             return f"string_agg({a[0]}, {a[1]})"
         if name == "ivo_healpix_index":
-            return f"healpix_nest({a[0]}, spoint(radians({a[1]}), radians({a[2]})))"
+            return (
+                f"healpix_nest(CAST({a[0]} AS INTEGER), spoint(radians({a[1]}), radians({a[2]})))"
+            )
         if name == "ivo_healpix_center":
             p = self.udf_point(e)
             return f"ARRAY[degrees(long({p})), degrees(lat({p}))]"
+        if name == "ivo_epoch_prop_pos":
+            raise UnsupportedError(
+                "ivo_epoch_prop_pos is not available on the PostgreSQL engine (pgSphere has no "
+                "epoch propagation); query a table served by the DuckDB engine instead"
+            )
         raise UnsupportedError(f"{e.name} is not available on the PostgreSQL engine")

@@ -157,7 +157,7 @@ class Generator:
         conds += [
             self.range_filter(v)
             for v in vars_
-            if v.ranges is not None and v.filter_target == "WHERE"
+            if v.ranges is not None and v.filter_target == "WHERE" and self.has_spatial_index(v)
         ]
         if conds:
             sql += " WHERE " + " AND ".join(f"({c})" if len(conds) > 1 else c for c in conds)
@@ -171,6 +171,14 @@ class Generator:
         if sel.having is not None:
             sql += " HAVING " + self.expr(sel.having)
         return sql + self.tail(order_by, offset, limit)
+
+    def has_spatial_index(self, var: RangeVar) -> bool:
+        """Whether the table behind ``var`` has a ``_healpix_29`` column to filter on.
+
+        Positional tables are HATS catalogs, which always have it; dialects
+        whose tables may lack it override this.
+        """
+        return var.table is not None and var.table.positional
 
     def range_filter(self, var: RangeVar) -> str:
         """``_healpix_29`` range test for a pruned table (row-group statistics prune on it)."""
@@ -219,7 +227,9 @@ class Generator:
                     f"{quote_ident(lv.alias)}.{quote_ident(name)} = {quote_ident(rv.alias)}.{quote_ident(name)}"
                 )
         conds += [
-            self.range_filter(v) for v in inner if v.ranges is not None and v.filter_target is item
+            self.range_filter(v)
+            for v in inner
+            if v.ranges is not None and v.filter_target is item and self.has_spatial_index(v)
         ]
         sql += " ON " + (" AND ".join(f"({c})" for c in conds) if conds else "TRUE")
         return sql + ")"

@@ -6,6 +6,7 @@ change, regenerate with SCIPORTAL_UPDATE_GOLDEN=1 and review the diff.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ import pytest
 import yaml
 
 from sciportal.adql import translate
+from sciportal.errors import UnsupportedError
+from sciportal.metadata.model import Column
+
+from .conftest import STARS, Lookup
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "adql" / "translations.yaml"
 DIALECTS = ("duckdb", "postgres")
@@ -35,3 +40,26 @@ def test_golden(lookup: Any) -> None:
     for case in cases:
         for d in DIALECTS:
             assert translate(case["adql"], lookup, d).sql == case[d], (case["adql"], d)
+
+
+@pytest.mark.parametrize(
+    ("adql", "message"),
+    [
+        ("SELECT CENTROID(shape) FROM s.regions", "pgSphere has no polygon centroid"),
+        (
+            "SELECT ivo_epoch_prop_pos(ra, dec, 1, 2, 3, 4, 2016, 2020) FROM s.t",
+            "ivo_epoch_prop_pos is not available on the PostgreSQL engine",
+        ),
+    ],
+)
+def test_postgres_unsupported_is_clear(lookup: Any, adql: str, message: str) -> None:
+    with pytest.raises(UnsupportedError, match=message):
+        translate(adql, lookup, "postgres")
+
+
+def test_postgres_range_filter_needs_the_column(lookup: Any) -> None:
+    """The _healpix_29 filter goes to PostgreSQL only for tables that declare the column."""
+    q = "SELECT id FROM s.t WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(45, 0, 0.1))"
+    assert "_healpix_29" not in translate(q, lookup, "postgres").sql
+    indexed = dataclasses.replace(STARS, columns=(*STARS.columns, Column("_healpix_29", "long")))
+    assert '"t"."_healpix_29" >= ' in translate(q, Lookup([indexed]), "postgres").sql
