@@ -14,6 +14,7 @@ from typing import BinaryIO, Protocol
 import pyarrow as pa
 
 from sciportal import __version__
+from sciportal.errors import SciportalError
 from sciportal.metadata.model import Column
 
 #: Rows encoded at a time; bounds memory and keeps Arrow int32 offsets safe.
@@ -47,12 +48,20 @@ class WriteStats:
 
 
 class Writer(Protocol):
-    """One output format (see :mod:`sciportal.formats.registry`)."""
+    """One output format (see :mod:`sciportal.formats.registry`).
+
+    When the batches fail part-way (engine error, time limit), ``write``
+    re-raises the error. ``reports_errors`` says what the bytes already
+    written are then: True, a complete, well-formed document that says it
+    failed (VOTable: a trailing ``QUERY_STATUS=ERROR``, as DALI allows);
+    False, a truncated file that the transport must present as broken.
+    """
 
     names: tuple[str, ...]
     mime: str
     mimes: tuple[str, ...]
     extension: str
+    reports_errors: bool
 
     def write(
         self,
@@ -105,3 +114,10 @@ def peek(
         yield from batches
 
     return first, chained()
+
+
+def error_message(exc: BaseException) -> str:
+    """The user-facing text of an error that cut a result short."""
+    if isinstance(exc, SciportalError):
+        return exc.message
+    return f"internal error: {type(exc).__name__}: {exc}"

@@ -41,6 +41,10 @@ class CsvWriter:
     mime: str = "text/csv;header=present"
     mimes: tuple[str, ...] = ("text/csv;header=present", "text/csv")
     extension: str = "csv"
+    #: CSV has no way to say "failed": an error part-way re-raises and the
+    #: transport must cut the response (sync: aborted connection, so HTTP/1.1
+    #: clients see an incomplete chunked body; async: job ERROR, no result)
+    reports_errors = False
 
     def write(
         self,
@@ -67,6 +71,8 @@ class TsvWriter:
     mime: str = "text/tab-separated-values"
     mimes: tuple[str, ...] = ("text/tab-separated-values",)
     extension: str = "tsv"
+    #: no error convention either; see :attr:`CsvWriter.reports_errors`
+    reports_errors = False
 
     def write(
         self,

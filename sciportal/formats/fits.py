@@ -229,6 +229,10 @@ class FitsWriter:
     mime: str = "application/fits"
     mimes: tuple[str, ...] = ("application/fits", "image/fits", "application/x-fits-bintable")
     extension: str = "fits"
+    #: FITS spools every row before writing a byte, so an engine error leaves
+    #: nothing written and the caller can still send a DALI error document;
+    #: a failure while writing (disk, client) is a truncated file
+    reports_errors = False
 
     def write(
         self,

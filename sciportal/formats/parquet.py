@@ -31,6 +31,9 @@ class ParquetWriter:
     mime: str = "application/vnd.apache.parquet"
     mimes: tuple[str, ...] = ("application/vnd.apache.parquet", "application/x-parquet")
     extension: str = "parquet"
+    #: Parquet has no error convention; an error part-way must not leave a
+    #: readable file (see ``write``) and the transport must cut the response
+    reports_errors = False
 
     def write(
         self,
@@ -50,7 +53,8 @@ class ParquetWriter:
                 for c, p in zip(columns, plans, strict=True)
             ]
         )
-        sink = pa.PythonFile(out, mode="w")
+        guard = _Cut(out)
+        sink = pa.PythonFile(guard, mode="w")
         writer = pq.ParquetWriter(sink, schema, compression="snappy")
         try:
             pending: list[pa.RecordBatch] = []
@@ -67,6 +71,44 @@ class ParquetWriter:
                 writer.write_table(pa.Table.from_batches(pending, schema=schema))
             votable = metadata_only(plans, info, overflow=stats.overflow)
             writer.add_key_value_metadata({VERSION_KEY: "1.0", CONTENT_KEY: votable})
+        except BaseException:
+            # closing writes the footer, which would make the rows so far a
+            # valid, silently truncated file: drop it so the file stays unreadable
+            guard.cut = True
+            raise
         finally:
             writer.close()
         return stats
+
+
+class _Cut:
+    """Passes writes through to ``out`` until ``cut`` is set, then drops them."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.cut = False
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        if not self.cut:
+            self.out.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        if not self.cut:
+            self.out.flush()
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.out.tell()

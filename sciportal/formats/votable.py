@@ -12,7 +12,7 @@ from typing import BinaryIO, Protocol
 
 import pyarrow as pa
 
-from sciportal.formats.base import ResultInfo, WriteStats, limited, peek
+from sciportal.formats.base import ResultInfo, WriteStats, error_message, limited, peek
 from sciportal.formats.columns import ColumnPlan, coerce_batch, plan_columns
 from sciportal.formats.unicode import is_ascii
 from sciportal.formats.votable_xml import footer, header
@@ -55,6 +55,8 @@ class VOTableWriter:
     serialization = ""
     #: declare VALUES null for integer columns (formats without null flags)
     null_values = False
+    #: an error after the first row still ends in a valid document (see ``write``)
+    reports_errors = True
 
     def write(
         self,
@@ -63,14 +65,29 @@ class VOTableWriter:
         out: BinaryIO,
         info: ResultInfo,
     ) -> WriteStats:
-        """Stream the result as one VOTable document."""
+        """Stream the result as one VOTable document.
+
+        An error before the first row propagates with nothing written (the
+        caller answers with a DALI error document). An error once rows are
+        out closes the data element after the last complete batch, appends
+        ``<INFO name="QUERY_STATUS" value="ERROR">`` after the TABLE (DALI
+        1.1 section 4.4; VOTable 1.4 allows INFO there, and pyvo reads the
+        last QUERY_STATUS) and then re-raises, so an async job still fails.
+        """
         stats = WriteStats()
         first, stream = peek(limited(batches, info.maxrec, stats))
         plans = plan_votable(columns, first)
         out.write(header(plans, info, self.null_values).encode("utf-8"))
         sink = self.open_data(out)
-        for batch in stream:
-            sink.write(coerce_batch(batch, plans), plans)
+        try:
+            for batch in stream:
+                sink.write(coerce_batch(batch, plans), plans)
+        except Exception as exc:
+            # batches are encoded whole before they are written, so the data
+            # element holds complete rows only and can be closed as it is
+            sink.close()
+            out.write(footer(False, error=error_message(exc)).encode("utf-8"))
+            raise
         sink.close()
         out.write(footer(stats.overflow).encode("utf-8"))
         return stats

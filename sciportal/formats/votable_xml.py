@@ -124,10 +124,12 @@ def metadata_only(plans: Sequence[ColumnPlan], info: ResultInfo, overflow: bool 
     return head + footer(overflow, data=False)
 
 
-def footer(overflow: bool, data: bool = True) -> str:
-    """Close the table; DALI puts the OVERFLOW status after the TABLE."""
+def footer(overflow: bool, data: bool = True, error: str | None = None) -> str:
+    """Close the table; DALI puts the OVERFLOW (or a late ERROR) status after the TABLE."""
     tail = "</DATA>\n</TABLE>\n" if data else "</TABLE>\n"
-    if overflow:
+    if error is not None:
+        tail += info_xml("QUERY_STATUS", "ERROR", error or "ERROR")
+    elif overflow:
         tail += info_xml("QUERY_STATUS", "OVERFLOW")
     return tail + "</RESOURCE>\n</VOTABLE>\n"
 

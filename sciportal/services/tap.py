@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -18,7 +19,8 @@ import pyarrow as pa
 from sciportal import adql
 from sciportal.config import Config
 from sciportal.engines.duckdb_engine import DuckDBEngine, QueryResult
-from sciportal.errors import LimitExceeded, UsageError
+from sciportal.engines.duckdb_engine import _watchdog as watchdog  # the shared timer thread
+from sciportal.errors import ExecutionTimeout, LimitExceeded, UsageError
 from sciportal.formats import ResultInfo, Writer, get_writer
 from sciportal.metadata.model import Table
 from sciportal.services.params import TAP_PARAMS, parse_params
@@ -125,15 +127,40 @@ class TapService:
         prepared: PreparedQuery,
         timeout: float | None,
         on_cancel: Callable[[Callable[[], None]], None] | None = None,
-    ) -> QueryResult:
-        """Start running a prepared query on the engine."""
+        idle_timeout: float | None = None,
+    ) -> RunningQuery:
+        """Start running a prepared query on the engine.
+
+        ``timeout`` bounds the whole run (UWS EXECUTIONDURATION for async
+        jobs). ``idle_timeout`` bounds how long the engine may go without
+        producing the next batch while the writer waits for it (sync
+        queries): a long download that keeps flowing is never cut, a query
+        that yields nothing for that long is stopped. Time the writer spends
+        waiting for a slow client does not count.
+        """
         data = {
             prepared.upload_names[f"tap_upload.{name}"]: up.data
             for name, up in prepared.request.uploads.items()
         }
-        return self.engine.run(prepared.translation.sql, data, timeout, on_cancel)
+        guard = _IdleGuard(idle_timeout) if idle_timeout is not None else None
 
-    def write(self, prepared: PreparedQuery, result: QueryResult, out: BinaryIO) -> Any:
+        def hook(cancel: Callable[[], None]) -> None:
+            if guard is not None:
+                guard.arm(cancel)
+            if on_cancel is not None:
+                on_cancel(cancel)
+
+        try:
+            result = self.engine.run(prepared.translation.sql, data, timeout, hook)
+        except Exception as exc:
+            if guard is not None:
+                guard.stop()
+                if guard.fired:
+                    raise guard.error() from None
+            raise exc
+        return RunningQuery(result, guard)
+
+    def write(self, prepared: PreparedQuery, result: RunningQuery, out: BinaryIO) -> Any:
         """Serialise a running query's batches in the requested format."""
         req = prepared.request
         info = ResultInfo(
@@ -149,6 +176,100 @@ class TapService:
         """Refuse a request body larger than the upload limit before reading it."""
         if size > self.config["upload.max_bytes"] + 1_000_000:
             raise LimitExceeded("request body exceeds the upload size limit")
+
+
+class _IdleGuard:
+    """Cancels a query when its engine is asked for a batch and gives none for ``limit`` s.
+
+    Checked by the engine's single watchdog thread, re-armed at most once
+    per ``limit`` seconds, so a long query costs no thread and little work.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.fired = False
+        self._lock = threading.Lock()
+        self._cancel: Callable[[], None] | None = None
+        self._waiting_since: float | None = time.monotonic()  # planning counts too
+        self._handle: int | None = None
+        self._stopped = False
+
+    def arm(self, cancel: Callable[[], None]) -> None:
+        """Start watching; ``cancel`` interrupts the engine."""
+        with self._lock:
+            self._cancel = cancel
+            self._handle = watchdog.schedule(self.limit, self._check)
+
+    def waiting(self) -> None:
+        """The writer asks the engine for the next batch."""
+        self._waiting_since = time.monotonic()
+
+    def delivered(self) -> None:
+        """The engine gave a batch; the writer is busy with it (or with the client)."""
+        self._waiting_since = None
+
+    def stop(self) -> None:
+        """The query is over; forget the timer."""
+        with self._lock:
+            self._stopped = True
+            if self._handle is not None:
+                watchdog.cancel(self._handle)
+                self._handle = None
+
+    def error(self) -> ExecutionTimeout:
+        """What the client is told when the guard fired."""
+        return ExecutionTimeout(
+            f"query stopped: no rows produced for {self.limit:g} s (query.sync_timeout)"
+        )
+
+    def _check(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            since = self._waiting_since
+            idle = 0.0 if since is None else time.monotonic() - since
+            if idle < self.limit:
+                self._handle = watchdog.schedule(self.limit - idle, self._check)
+                return
+            self.fired = True
+            self._handle = None
+            cancel = self._cancel
+        if cancel is not None:
+            cancel()
+
+
+class RunningQuery:
+    """A started query: iterate for Arrow batches (once); ``cancel`` from any thread."""
+
+    def __init__(self, result: QueryResult, guard: _IdleGuard | None = None) -> None:
+        self.result = result
+        self._guard = guard
+
+    def cancel(self) -> None:
+        """Interrupt the engine (client gone, abort)."""
+        self.result.cancel()
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        guard = self._guard
+        if guard is None:
+            yield from self.result
+            return
+        batches = iter(self.result)
+        try:
+            while True:
+                guard.waiting()
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    return
+                except Exception:
+                    if guard.fired:
+                        raise guard.error() from None
+                    raise
+                guard.delivered()
+                yield batch
+        finally:
+            guard.stop()
 
 
 def _now() -> str:

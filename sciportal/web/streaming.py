@@ -3,11 +3,20 @@
 Formats write to a file-like object from a thread (off the reactor); this
 object hands chunks to the reactor and blocks the worker while the client
 is slow (an IPushProducer), so memory stays bounded for any result size.
+
+A response ends in one of three ways: :meth:`ThreadedResponse.close` (a
+complete body), :meth:`ThreadedResponse.abandon` (nothing was sent yet, so
+the caller can still answer with an error status and document), or
+:meth:`ThreadedResponse.abort` (the body is known to be truncated: the
+connection is dropped without the final empty chunk, so HTTP/1.1 clients
+report an incomplete read instead of a short but "successful" file; an
+HTTP/1.0 client, which has no chunked encoding, cannot tell).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from twisted.internet import reactor as _reactor
@@ -27,8 +36,10 @@ class ClientGone(Exception):
 class ThreadedResponse:
     """A writable binary stream whose bytes go to a Twisted request."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, stall_timeout: float | None = None) -> None:
         self._request = request
+        #: give up on a client that reads nothing for this long (seconds)
+        self.stall_timeout = stall_timeout
         self._buffer = bytearray()
         self._writable = threading.Event()
         self._writable.set()
@@ -70,8 +81,14 @@ class ThreadedResponse:
             self._send()
 
     def _send(self) -> None:
+        started = time.monotonic()
         while not self._writable.wait(1.0):
             if self.gone:
+                break
+            if self.stall_timeout is not None and time.monotonic() - started > self.stall_timeout:
+                # a client that stopped reading holds a query slot: drop it
+                self.gone = True
+                reactor.callFromThread(self._drop_in_reactor, True)
                 break
         if self.gone:
             raise ClientGone()
@@ -93,10 +110,54 @@ class ThreadedResponse:
             self.flush()
         reactor.callFromThread(self._finish_in_reactor)
 
+    def _unregister(self) -> None:
+        if getattr(self._request, "channel", None) is not None:  # None once disconnected
+            self._request.unregisterProducer()
+
     def _finish_in_reactor(self) -> None:
-        self._request.unregisterProducer()
+        self._unregister()
         if not self.gone and not self._request.finished:
             self._request.finish()
+
+    def abandon(self) -> bool:
+        """Drop the response if no byte has gone to the client yet (worker thread).
+
+        Returns True when nothing was sent: the producer is unregistered, the
+        buffer discarded and the request is free for an error response.
+        """
+        if self.closed or self.bytes_sent:
+            return False
+        self.closed = True
+        self._buffer.clear()
+        reactor.callFromThread(self._unregister)  # runs before any later reactor call
+        return True
+
+    def abort(self) -> None:
+        """End a truncated response visibly: send what is buffered, then drop the connection."""
+        if self.closed:
+            return
+        self.closed = True
+        if not self.gone:
+            try:
+                self.flush()
+            except ClientGone:
+                pass
+        reactor.callFromThread(self._drop_in_reactor, False)
+
+    def _drop_in_reactor(self, hard: bool) -> None:
+        """Close the connection without finishing the response (no terminating chunk).
+
+        ``hard``: discard unsent data too (the client stopped reading).
+        """
+        channel = getattr(self._request, "channel", None)
+        transport = getattr(channel, "transport", None)
+        self._unregister()
+        if transport is None or self._request.finished:
+            return
+        if hard and hasattr(transport, "abortConnection"):
+            transport.abortConnection()
+        else:
+            transport.loseConnection()
 
     def readable(self) -> bool:
         """File-like protocol: a response cannot be read."""

@@ -15,7 +15,7 @@ from twisted.internet import threads
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from sciportal.errors import ServiceUnavailable
+from sciportal.errors import SciportalError, ServiceUnavailable
 from sciportal.services import examples, vosi
 from sciportal.web.app import App
 from sciportal.web.auth import owner_of
@@ -98,33 +98,60 @@ class SyncResource(Resource):
             )
             return
         try:
+            # query.sync_timeout bounds silence, not length: the engine may go
+            # that long without a batch, the client that long without reading;
+            # a result that keeps flowing is never cut
+            limit = self.app.config["query.sync_timeout"]
             try:
                 req = tap.parse_request(args)
                 prepared = tap.prepare(req, user)
-                result = tap.start(prepared, self.app.config["query.sync_timeout"])
+                result = tap.start(prepared, None, idle_timeout=limit)
             except Exception as exc:  # every failure becomes a DALI error document
                 threads.blockingCallFromThread(reactor, _fail_in_reactor, request, exc)
                 return
-            stream = threads.blockingCallFromThread(reactor, self._open, request, req.writer)
+            stream = threads.blockingCallFromThread(reactor, self._open, request, req.writer, limit)
             try:
                 tap.write(prepared, result, cast(BinaryIO, stream))
             except ClientGone:
                 result.cancel()
-            except Exception:  # headers are gone: log, and end the response
-                log.exception("error while streaming a result")
+                stream.close()
+            except Exception as exc:
                 result.cancel()
-            finally:
+                self._fail_streaming(request, stream, req.writer, exc)
+            else:
                 stream.close()
         finally:
             tap.sync_slots.release()
 
     @staticmethod
-    def _open(request: Request, writer: Any) -> ThreadedResponse:
+    def _fail_streaming(
+        request: Request, stream: ThreadedResponse, writer: Any, exc: Exception
+    ) -> None:
+        """End a response whose rows failed part-way (headers may be out already)."""
+        if isinstance(exc, SciportalError):
+            log.info("result cut short: %s", exc.message)
+        else:
+            log.error("error while streaming a result", exc_info=exc)
+        if stream.abandon():  # nothing reached the client: a real DALI error response
+            threads.blockingCallFromThread(reactor, _fail_late, request, exc)
+        elif writer.reports_errors:
+            stream.close()  # the document itself ends with QUERY_STATUS=ERROR
+        else:
+            stream.abort()  # no error convention (CSV, FITS...): a visibly broken body
+
+    @staticmethod
+    def _open(request: Request, writer: Any, stall_timeout: float) -> ThreadedResponse:
         request.setHeader(b"content-type", writer.mime.encode())
         request.setHeader(
             b"content-disposition", f'inline; filename="result.{writer.extension}"'.encode()
         )
-        return ThreadedResponse(request)
+        return ThreadedResponse(request, stall_timeout)
+
+
+def _fail_late(request: Request, exc: BaseException) -> None:
+    """Replace a result response that never started by an error document."""
+    request.responseHeaders.removeHeader(b"content-disposition")
+    _fail_in_reactor(request, exc)
 
 
 class _Static(Resource):
