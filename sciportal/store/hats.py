@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from sciportal.errors import IngestError
 from sciportal.healpix import (
     DATASET_DIR,
     PARTITION_INFO_FILE,
@@ -277,7 +278,9 @@ def write_hats_catalog(
                 hp = healpix_29(ra, dec)
                 pid = lookup[np.right_shift(hp, shift)]
                 if (pid < 0).any():
-                    raise RuntimeError("pass 2 saw positions pass 1 did not: the source changed")
+                    raise IngestError(
+                        f"{name}: pass 2 read positions pass 1 did not; did a source file change?"
+                    )
                 batch = pa.RecordBatch.from_arrays(
                     [pa.array(hp), *batch.columns], schema=full_schema
                 )
@@ -291,7 +294,10 @@ def write_hats_catalog(
                 written += batch.num_rows
                 bar.update(batch.num_rows)
         if written != nrows:
-            raise RuntimeError(f"pass 1 counted {nrows} rows, pass 2 {written}: source changed")
+            raise IngestError(
+                f"{name}: pass 1 counted {nrows} good rows, pass 2 {written}; "
+                "did a source file change during the publish?"
+            )
         metas: dict[int, pq.FileMetaData] = {}
 
         def finish(pid: int) -> None:

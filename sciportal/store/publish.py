@@ -47,6 +47,7 @@ class TableReport:
     partitions: int
     seconds: float
     bad_row_examples: list[str] = field(default_factory=list)
+    bad_row_reasons: dict[str, int] = field(default_factory=dict)  # reason -> rows skipped
 
     @property
     def rows_per_second(self) -> float:
@@ -70,6 +71,7 @@ class PublishReport:
                 f"  {t.name} v{t.version}: {t.nrows} rows in {t.partitions or 1} file(s), "
                 f"{t.rows_per_second:,.0f} rows/s{skipped} -> {t.storage}"
             )
+            lines.extend(f"    {n} x {why}" for why, n in t.bad_row_reasons.items())
             lines.extend(f"    e.g. {ex}" for ex in t.bad_row_examples)
         return "\n".join(lines)
 
@@ -121,6 +123,46 @@ def ingest_table(
     return info, conv
 
 
+def _make_dirs(path: Path) -> list[Path]:
+    """``mkdir -p path``; returns the directories it created, outermost first."""
+    created = []
+    for d in [*reversed(path.parents), path]:
+        if not d.exists():
+            created.append(d)
+    path.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_if_empty(dirs: list[Path]) -> None:
+    """Remove directories this run created, innermost first, unless something is inside."""
+    for d in reversed(dirs):
+        try:
+            d.rmdir()
+        except OSError:  # not empty (another publish wrote there) or already gone
+            pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_staging(base: Path) -> None:
+    """Remove ``.tmp-v<N>-<pid>-*`` directories of publish runs that died (killed)."""
+    for tmp in base.glob(".tmp-v*-*-*"):
+        try:
+            pid = int(tmp.name.split("-")[2])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            remove_tree(tmp)
+
+
 def publish_descriptor(
     desc: Descriptor,
     home: Path,
@@ -132,6 +174,7 @@ def publish_descriptor(
     t0 = time.perf_counter()
     staged: list[tuple[Path, Path]] = []
     moved: list[Path] = []
+    created: list[Path] = []
     reports: list[TableReport] = []
     tables = []
     try:
@@ -139,11 +182,12 @@ def publish_descriptor(
             t1 = time.perf_counter()
             version = metadata_store.next_version(spec.table.name)
             base = table_dir(home, spec.table.name)
-            base.mkdir(parents=True, exist_ok=True)
+            created += _make_dirs(base)
+            _remove_stale_staging(base)
             final = base / f"v{version}"
             if final.exists():  # left over by a run that never registered it
                 remove_tree(final)
-            tmp = base / f".tmp-v{version}-{uuid.uuid4().hex[:8]}"
+            tmp = base / f".tmp-v{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             staged.append((tmp, final))
             info, conv = ingest_table(spec, tmp, progress=progress, **options)
             reports.append(
@@ -156,6 +200,7 @@ def publish_descriptor(
                     partitions=len(info.pixels),
                     seconds=time.perf_counter() - t1,
                     bad_row_examples=list(conv.bad.examples or []),
+                    bad_row_reasons=dict(conv.bad.by_reason),
                 )
             )
             tables.append(
@@ -170,6 +215,7 @@ def publish_descriptor(
             remove_tree(tmp)
         for final in moved:
             remove_tree(final)
+        _remove_if_empty(created)
         raise
     return PublishReport(desc.schema, reports, time.perf_counter() - t0)
 
@@ -248,7 +294,7 @@ def ingest_file(
     desc = infer_descriptor(Path(path), schema=schema, table=table, fmt=fmt, options=options)
     spec = desc.tables[0]
     out = Path(descriptor_path or Path(home) / "rd" / f"{desc.schema}.{spec.table.short_name}.yaml")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_dirs(out.parent)
     # written beside its final name and renamed only once published: a failed
     # ingest leaves no descriptor behind (nor a half-written one)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -258,6 +304,8 @@ def ingest_file(
             loaded = load(tmp, Path(home))
             publish_descriptor(loaded, Path(home), metadata_store, progress, **ingest_options)
         os.replace(tmp, out)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        _remove_if_empty(created)
+        raise
     return out
