@@ -30,7 +30,7 @@ fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv python3-pip
 if [ "$want_tests" = "--tests" ]; then
     # STILTS (taplint, votlint, tapquery) is the VO's own validator and TOPCAT's engine.
-    apt_install stilts
+    apt_install stilts postgresql-15-pgsphere
 fi
 
 if [ ! -x .venv/bin/python ]; then

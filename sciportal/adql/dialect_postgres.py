@@ -230,7 +230,9 @@ class PostgresGenerator(Generator):
     def udf_point(self, e: n.Func) -> str:
         """spoint of ivo_healpix_center (pgSphere's ``centre_of_healpix_nest``)."""
         order, ipix = (self.expr(a) for a in e.args)
-        return f"centre_of_healpix_nest(CAST({order} AS INTEGER), CAST({ipix} AS BIGINT))"
+        c = f"centre_of_healpix_nest(CAST({order} AS INTEGER), CAST({ipix} AS BIGINT))"
+        # its longitude can come out negative; spoint(lng, lat) normalises it to [0, 2 pi)
+        return f"spoint(long({c}), lat({c}))"
 
     def udf(self, e: n.Func) -> str:
         name = e.name.lower()
