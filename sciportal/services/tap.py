@@ -24,7 +24,7 @@ from sciportal.errors import ExecutionTimeout, LimitExceeded, UsageError
 from sciportal.formats import ResultInfo, Writer, get_writer
 from sciportal.metadata.model import Table
 from sciportal.services.params import TAP_PARAMS, parse_params
-from sciportal.services.uploads import Upload, load_uploads
+from sciportal.services.uploads import Upload, load_uploads, local_server
 
 SUPPORTED_LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
 _upload_seq = itertools.count()
@@ -97,7 +97,11 @@ class TapService:
             maxrec = self.config["query.default_maxrec"]
         maxrec = min(maxrec, hard)
         uploads = load_uploads(
-            p["UPLOAD"], args, self.config["upload.max_bytes"], self.config["upload.max_rows"]
+            p["UPLOAD"],
+            args,
+            self.config["upload.max_bytes"],
+            self.config["upload.max_rows"],
+            internal_ok=local_server(self.config["server.host"], self.config["server.base_url"]),
         )
         query = p["QUERY"]
         if not query.strip():
