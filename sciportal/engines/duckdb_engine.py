@@ -5,6 +5,11 @@ DuckDB view over its Parquet dataset, rebuilt whenever the metadata store
 changes. A query with a spatial constraint reads only the HEALPix partitions
 that the constraint can touch (the ``table_sql`` hook of the translator), and
 within them DuckDB skips row groups by ``_healpix_29`` statistics.
+
+A re-published table gets a new storage directory; a query keeps reading the
+version it was planned on. Each running query pins the storages it may read
+(:meth:`DuckDBEngine.storages_in_use`), so retired versions are deleted only
+once no query of this process can still read them.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import csv
 import heapq
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -163,6 +169,10 @@ class DuckDBEngine:
         if register_udfs is not None:
             register_udfs(self._con)
         self._partitions: dict[str, _Partitions] = {}
+        self._storages: frozenset[str] = frozenset()  # storage roots the views read
+        self._seen: set[str] = set()  # every storage root a view ever read
+        self._pins: dict[str, int] = {}  # storage root -> running queries that may read it
+        self._pin_lock = threading.Lock()
         self.refresh()
 
     def refresh(self) -> None:
@@ -170,6 +180,7 @@ class DuckDBEngine:
         with self._lock:
             con = self._con
             partitions: dict[str, _Partitions] = {}
+            storages: set[str] = set()
             for table, data in self._tables_source():
                 schema = table.schema
                 if schema:
@@ -187,9 +198,44 @@ class DuckDBEngine:
                 src = _dataset_files(table, parts)
                 view = f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM read_parquet({src})"  # noqa: S608
                 con.execute(view)
+                storages.add(table.storage)
                 if parts is not None:
                     partitions[table.name.lower()] = parts
             self._partitions = partitions
+            with self._pin_lock:
+                self._storages = frozenset(storages)
+                self._seen |= storages
+
+    def storages_in_use(self) -> set[str]:
+        """Storage directories a query of this engine reads or may still read.
+
+        The storages of the current views (a new query may start on them) and
+        those pinned by running queries (planned on an older version). Files
+        outside this set may be deleted; see ``store.publish.cleanup_versions``.
+        """
+        with self._pin_lock:
+            return set(self._storages) | {root for root, n in self._pins.items() if n > 0}
+
+    def _pin(self, sql: str) -> Callable[[], None]:
+        """Pin the storages ``sql`` may read; returns the function that unpins them.
+
+        The views' current storages, plus older ones the SQL names directly
+        (a translation made before a refresh lists partition files of its time).
+        """
+        with self._pin_lock:
+            roots = set(self._storages)
+            roots.update(r for r in self._seen if r + os.sep in sql)
+            for r in roots:
+                self._pins[r] = self._pins.get(r, 0) + 1
+
+        def release() -> None:
+            with self._pin_lock:
+                for r in roots:
+                    self._pins[r] -= 1
+                    if self._pins[r] <= 0:
+                        del self._pins[r]
+
+        return release
 
     def drop(self, name: str) -> None:
         """Forget a table (after unpublish)."""
@@ -235,7 +281,7 @@ class DuckDBEngine:
         cur = self._con.cursor()
         for name, data in (uploads or {}).items():
             cur.register(name, data)
-        result = QueryResult(cur, timeout)
+        result = QueryResult(cur, timeout, self._pin(sql))
         if on_cancel is not None:
             on_cancel(result.cancel)
         result.start(sql)
@@ -249,8 +295,14 @@ class DuckDBEngine:
 class QueryResult:
     """A running query: iterate for Arrow record batches; ``cancel`` from any thread."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, timeout: float | None) -> None:
+    def __init__(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        timeout: float | None,
+        release: Callable[[], None] | None = None,
+    ) -> None:
         self._cur = cursor
+        self._release = release
         self._timer: int | None = None
         self._timeout = timeout
         self.timed_out = False
@@ -298,13 +350,24 @@ class QueryResult:
                     batch = self._reader.read_next_batch()
                 except StopIteration:
                     return
-                except (duckdb.Error, pa.ArrowException) as exc:
+                except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                    # OSError: a data file vanished or cannot be read mid-query
                     raise self._translate_error(exc) from None
                 yield batch
         finally:
             self._finish()
 
+    def __del__(self) -> None:
+        # a result dropped without being read to the end still unpins its storages
+        self._unpin()
+
+    def _unpin(self) -> None:
+        release, self._release = getattr(self, "_release", None), None
+        if release is not None:
+            release()
+
     def _finish(self) -> None:
+        self._unpin()
         if self._timer is not None:
             _watchdog.cancel(self._timer)
             self._timer = None

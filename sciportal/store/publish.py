@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -250,18 +251,44 @@ def unpublish(schema: str, home: Path, metadata_store: MetadataStore) -> list[st
     return [t.name for t in removed]
 
 
-def cleanup_versions(metadata_store: MetadataStore, older_than_s: float = 0.0) -> list[Path]:
-    """Delete files of versions retired more than ``older_than_s`` seconds ago.
+def cleanup_versions(
+    metadata_store: MetadataStore,
+    older_than_s: float = 0.0,
+    *,
+    in_use: Callable[[], Collection[str]] | None = None,
+) -> list[Path]:
+    """Delete the files of versions retired at least ``older_than_s`` seconds ago.
 
-    Call it when no query can still be running on them (e.g. at start-up, or
-    with a grace period longer than the longest query).
+    A re-published table keeps its old version's files so that queries planned
+    on it can finish; this removes them once that is no longer possible.
+
+    Parameters
+    ----------
+    metadata_store:
+        The store whose retired versions are considered.
+    older_than_s:
+        Grace period: only versions retired at least this long ago are deleted.
+        It protects queries of *other* processes (and a query translated just
+        before its engine saw the new version); choose it longer than the
+        longest query (e.g. the maximum execution duration).
+    in_use:
+        Returns the storage directories that must stay (called once, just
+        before deleting): in a server, ``engine.storages_in_use`` of its
+        DuckDB engine, so no query of that process loses its files whatever
+        the grace period.
+
+    Returns
+    -------
+    list of Path
+        The deleted storage directories.
     """
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
+    keep = {os.path.normpath(s) for s in in_use()} if in_use is not None else set()
     removed = []
     for v in metadata_store.versions():
-        if v.retired_at is None or v.storage is None:
+        if v.retired_at is None or v.storage is None or os.path.normpath(v.storage) in keep:
             continue
         age = (now - datetime.fromisoformat(v.retired_at)).total_seconds()
         if age >= older_than_s:
