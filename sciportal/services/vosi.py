@@ -206,7 +206,11 @@ def _column_el(parent: etree._Element, col: Column, esa: bool = False) -> None:
 
 
 def _table_el(parent: etree._Element, table: Table, detail: bool, esa: bool) -> None:
-    t = etree.SubElement(parent, "table")
+    _fill_table(etree.SubElement(parent, "table"), table, detail, esa)
+
+
+def _fill_table(t: etree._Element, table: Table, detail: bool, esa: bool = False) -> None:
+    """A vs:Table: name, title, description, utype, nrows, columns and foreign keys."""
     if table.table_type == "view":
         t.set("type", "view")
     _el(t, "name", table.name)
@@ -254,13 +258,9 @@ def tableset(
 
 
 def single_table(table: Table) -> bytes:
-    """The VOSI document for one table (``/tables/NAME``)."""
+    """The VOSI document for one table (``/tables/NAME``): the same detail as in the tableset."""
     root = etree.Element(
         f"{{{NS['vtm']}}}table", nsmap={"vtm": NS["vtm"], "vs": NS["vs"], "xsi": NS["xsi"]}
     )
-    _el(root, "name", table.name)
-    if table.description:
-        _el(root, "description", table.description)
-    for col in table.columns:
-        _column_el(root, col)
+    _fill_table(root, table, detail=True)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

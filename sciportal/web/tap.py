@@ -220,14 +220,27 @@ class TablesResource(Resource):
 
     def render_GET(self, request: Request) -> bytes:  # noqa: N802
         detail = (request.args or {}).get(b"detail", [b"max"])[0] != b"min"
-        # astroquery's TapPlus sends no User-Agent on GET; validators and other clients do
-        agent = request.getHeader(b"user-agent")
         request.setHeader(b"content-type", b"text/xml")
         return vosi.tableset(
-            _grouped(self.app, owner_of(request)),
-            detail=detail,
-            esa=agent is None or agent.startswith(b"astroquery/"),
+            _grouped(self.app, owner_of(request)), detail=detail, esa=is_tapplus(request)
         )
+
+
+def is_tapplus(request: Request) -> bool:
+    """Whether a GET comes from astroquery's TapPlus, which needs its ``esatapplus`` flags.
+
+    TapPlus sends its GETs through ``http.client`` with no headers at all, so
+    they carry only ``Host`` and ``Accept-Encoding: identity`` (its POSTs say
+    ``astroquery/...``). Anything else, including a client that merely omits
+    User-Agent, gets the schema-valid document.
+    """
+    agent = request.getHeader(b"user-agent")
+    if agent is not None:
+        return agent.startswith(b"astroquery/")
+    names = {name.lower() for name, _ in request.requestHeaders.getAllRawHeaders()}
+    return names <= {b"host", b"accept-encoding"} and (
+        request.getHeader(b"accept-encoding") == b"identity"
+    )
 
 
 class TapRoot(Resource):
