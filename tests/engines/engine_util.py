@@ -34,3 +34,26 @@ def translate(engine: DuckDBEngine, store: MetadataStore, query: str) -> adql.Tr
 def run(engine: DuckDBEngine, store: MetadataStore, query: str) -> QueryResult:
     """Translate and start a query, as the sync TAP endpoint does."""
     return engine.run(translate(engine, store, query).sql)
+
+
+def scans(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """The READ_PARQUET operators of a DuckDB JSON profile."""
+    out = []
+    todo = list(profile.get("operator", profile.get("children", [])))
+    while todo:
+        op = todo.pop()
+        if op.get("extra_info", {}).get("Function") == "READ_PARQUET":
+            out.append(op)
+        todo.extend(op.get("children", []))
+    return out
+
+
+def run_profiled(engine: DuckDBEngine, sql: str, profile_path: Any) -> tuple[pa.Table, dict]:
+    """Run ``sql`` through ``engine.run`` with DuckDB's JSON profiling on; (rows, profile)."""
+    import json
+
+    setup = f"SET enable_profiling = 'json'; SET profiling_output = '{profile_path}'; "
+    result = engine.run(setup + sql)
+    assert result.schema is not None
+    table = pa.Table.from_batches(list(result), schema=result.schema)
+    return table, json.loads(open(profile_path).read())
