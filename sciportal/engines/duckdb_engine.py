@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,7 @@ class DuckDBEngine:
         self._seen: set[str] = set()  # every storage root a view ever read
         self._pins: dict[str, int] = {}  # storage root -> running queries that may read it
         self._pin_lock = threading.Lock()
+        self._unpins: deque[frozenset[str]] = deque()  # roots of finished queries
         self.refresh()
 
     def refresh(self) -> None:
@@ -214,28 +216,31 @@ class DuckDBEngine:
         outside this set may be deleted; see ``store.publish.cleanup_versions``.
         """
         with self._pin_lock:
-            return set(self._storages) | {root for root, n in self._pins.items() if n > 0}
+            self._drain_unpins()
+            return set(self._storages) | set(self._pins)
+
+    def _drain_unpins(self) -> None:
+        """Apply finished queries' unpins (called with ``_pin_lock`` held)."""
+        while self._unpins:
+            for r in self._unpins.popleft():
+                self._pins[r] -= 1
+                if self._pins[r] <= 0:
+                    del self._pins[r]
 
     def _pin(self, sql: str) -> Callable[[], None]:
         """Pin the storages ``sql`` may read; returns the function that unpins them.
 
         The views' current storages, plus older ones the SQL names directly
         (a translation made before a refresh lists partition files of its time).
+        Unpinning takes no lock (it may run from ``__del__`` during garbage
+        collection): it queues the roots, applied at the next look.
         """
         with self._pin_lock:
-            roots = set(self._storages)
-            roots.update(r for r in self._seen if r + os.sep in sql)
+            self._drain_unpins()
+            roots = frozenset(self._storages | {r for r in self._seen if r + os.sep in sql})
             for r in roots:
                 self._pins[r] = self._pins.get(r, 0) + 1
-
-        def release() -> None:
-            with self._pin_lock:
-                for r in roots:
-                    self._pins[r] -= 1
-                    if self._pins[r] <= 0:
-                        del self._pins[r]
-
-        return release
+        return lambda: self._unpins.append(roots)
 
     def drop(self, name: str) -> None:
         """Forget a table (after unpublish)."""
