@@ -132,12 +132,29 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"generating the demo survey ({rows:,} objects) in {out}", flush=True)
     generate(out, rows=rows, tiles=not args.no_tiles, progress=not args.quiet)
-    report = publish(DEMO_RD, config.home, _metadata(config), progress=not args.quiet)
+    store = _metadata(config)
+    report = publish(DEMO_RD, config.home, store, progress=not args.quiet)
     if not args.quiet:
         print(report.summary(), flush=True)
+    _cleanup_retired(config, store)
     if args.serve:
         return _serve(config, args.quiet)
     return 0
+
+
+def _cleanup_retired(config: Config, store: Any) -> None:
+    """Delete old versions of re-published tables that no query can still be reading.
+
+    This process cannot see a running server's queries, so only versions
+    retired longer ago than the longest query or job may run are removed; the
+    server removes the others itself once its queries on them are done.
+    """
+    from sciportal.store.publish import cleanup_versions
+
+    if config["uws.max_duration"] == 0:  # jobs may run for ever: only the server can tell
+        return
+    longest = max(config["query.sync_timeout"], config["uws.max_duration"])
+    cleanup_versions(store, older_than_s=longest)
 
 
 def _list(config: Config) -> int:
@@ -195,8 +212,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "publish":
         from sciportal.store.publish import publish
 
-        report = publish(args.descriptor, config.home, _metadata(config), progress=not args.quiet)
+        store = _metadata(config)
+        report = publish(args.descriptor, config.home, store, progress=not args.quiet)
         print(report.summary())
+        _cleanup_retired(config, store)
         return 0
     if args.command == "unpublish":
         from sciportal.errors import NotFoundError

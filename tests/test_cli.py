@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +149,23 @@ def test_quiet_means_no_progress_bars(tmp_path: Path) -> None:
     )
     assert loud.returncode == 0, loud.stderr
     assert "demo.coadd" in loud.stdout and "%" in loud.stderr  # tqdm bars
+
+
+def test_republish_removes_versions_no_query_can_still_read(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    src = tmp_path / "cat.csv"
+    src.write_text(
+        "id,ra,dec\n" + "".join(f"{i},{10 + i / 100},{-30 + i / 100}\n" for i in range(50))
+    )
+    sciportal(home, "ingest", str(src), "--schema", "mine", "--table", "cat")
+    rd = home / "rd" / "mine.cat.yaml"
+    quick = ["--set", "query.sync_timeout=1", "--set", "uws.max_duration=1"]
+    storage = home / "catalogs" / "mine" / "cat"
+    versions = lambda: sorted(p.name for p in storage.iterdir() if p.name.startswith("v"))  # noqa: E731
+    assert versions() == ["v1"]
+    sciportal(home, *quick, "publish", str(rd))
+    assert versions() == ["v1", "v2"]  # v1 was retired just now: a query may still read it
+    time.sleep(1.5)
+    sciportal(home, *quick, "publish", str(rd))
+    assert versions() == ["v2", "v3"]
+    assert "v3" in sciportal(home, "list").stdout

@@ -61,7 +61,24 @@ class App:
                     self._visible = {}
                     self._generation = marker
 
+    def cleanup_retired(self) -> list[str]:
+        """Delete files of re-published tables' old versions that no query here still reads.
 
+        A few minutes' grace also covers a query planned just before a refresh.
+        """
+        from sciportal.store.publish import cleanup_versions
+
+        self.refresh_if_changed()
+        removed = cleanup_versions(
+            self.metadata, older_than_s=RETIRED_GRACE_S, in_use=self.engine.storages_in_use
+        )
+        for path in removed:
+            log.info("removed retired version %s", path)
+        return [str(p) for p in removed]
+
+
+#: seconds a retired version's files stay after re-publication, beyond any query using them
+RETIRED_GRACE_S = 300.0
 _refresh_lock = threading.Lock()
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import twisted
-from twisted.internet import defer, threads
+from twisted.internet import defer, task, threads
 from twisted.internet import reactor as _reactor
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
@@ -20,6 +20,9 @@ from sciportal.web.landing import example_query, home_page
 from sciportal.web.tap import TapRoot, base_url
 
 log = logging.getLogger(__name__)
+
+#: seconds between sweeps for retired table versions to delete
+RETIRED_SWEEP_S = 600.0
 reactor: Any = _reactor  # the global reactor; its interfaces are not visible to mypy
 
 SERVER_HEADER = f"sciportal/{__version__} TwistedWeb/{twisted.__version__}".encode()
@@ -161,6 +164,13 @@ def serve(app: App, quiet: bool = False) -> int:
     host = port.getHost()
     url = f"http://{host.host}:{host.port}"
     grace = app.config["server.shutdown_grace"]
+
+    # old versions of re-published tables go once no query of ours reads them
+    def sweep() -> defer.Deferred[Any]:
+        d = threads.deferToThread(app.cleanup_retired)
+        return d.addErrback(lambda f: log.error("retired-version sweep: %s", f.getErrorMessage()))
+
+    task.LoopingCall(sweep).start(RETIRED_SWEEP_S, now=True)
 
     def drain() -> defer.Deferred[Any]:
         log.info("shutting down: no new connections, waiting for %d responses", site.in_flight)
