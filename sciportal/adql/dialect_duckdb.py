@@ -20,6 +20,8 @@ from .sphere import polygon_area, polygon_centroid, polygon_projection
 from .types import geometry_kind
 
 Point = tuple[str, str]
+#: extended shapes the shape-relation UDFs (sciportal.adql.shapes) handle
+_SHAPES = ("circle", "polygon", "box")
 
 
 class DuckDBGenerator(Generator):
@@ -162,9 +164,21 @@ class DuckDBGenerator(Generator):
             r1, d1, rad1 = self.circle_parts(a)
             r2, d2, rad2 = self.circle_parts(b)
             return f"adql_sdist({r1}, {d1}, {r2}, {d2}) + {rad1} <= {rad2}"
+        if ka in _SHAPES and kb in _SHAPES:
+            return f"adql_region_within({self.region_sql(a)}, {self.region_sql(b)})"
         raise UnsupportedError(
             f"CONTAINS({ka or 'value'}, {kb or 'value'}) is not supported by the DuckDB engine"
         )
+
+    def region_sql(self, e: n.Expr) -> str:
+        """``'kind', DOUBLE[]`` arguments of the shape-relation UDFs for a circle, polygon or box."""
+        kind = geometry_kind(e)
+        if kind == "box":
+            parts = ", ".join(f"CAST({p} AS DOUBLE)" for p in self.box_parts(e))
+            return f"'box', [{parts}]"
+        if kind == "polygon":
+            return f"'polygon', {self.polygon_sql(e)}"
+        return f"'circle', {self.geometry_value(e)}"
 
     def intersects(self, a: n.Expr, b: n.Expr) -> str:
         ka, kb = geometry_kind(a), geometry_kind(b)
@@ -176,6 +190,8 @@ class DuckDBGenerator(Generator):
             r1, d1, rad1 = self.circle_parts(a)
             r2, d2, rad2 = self.circle_parts(b)
             return f"adql_sdist({r1}, {d1}, {r2}, {d2}) <= {rad1} + {rad2}"
+        if ka in _SHAPES and kb in _SHAPES:
+            return f"adql_region_intersects({self.region_sql(a)}, {self.region_sql(b)})"
         raise UnsupportedError(
             f"INTERSECTS({ka or 'value'}, {kb or 'value'}) is not supported by the DuckDB engine"
         )

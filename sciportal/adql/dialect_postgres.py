@@ -15,6 +15,7 @@ from sciportal.healpix import SPATIAL_INDEX_COLUMN
 from . import nodes as n
 from .generator import Generator, number, quote_string
 from .scope import RangeVar
+from .shapes import box_polygon
 from .spatial import const_value, shape_args
 from .sphere import polygon_centroid
 from .types import geometry_kind
@@ -156,14 +157,33 @@ class PostgresGenerator(Generator):
     f_CIRCLE = f_POLYGON = f_BOX = f_CENTROID = f_POINT
 
     def contains(self, a: n.Expr, b: n.Expr) -> str:
-        return f"({self.pg_geometry(a)} <@ {self.pg_geometry(b)})"
+        if geometry_kind(a) == "point":
+            return f"({self.pg_geometry(a)} <@ {self.pg_geometry(b)})"
+        return f"({self.shape(a)} <@ {self.shape(b)})"
 
     def intersects(self, a: n.Expr, b: n.Expr) -> str:
         if geometry_kind(b) == "point":
             a, b = b, a
         if geometry_kind(a) == "point":
             return self.contains(a, b)
-        return f"({self.pg_geometry(a)} && {self.pg_geometry(b)})"
+        return f"({self.shape(a)} && {self.shape(b)})"
+
+    def shape(self, e: n.Expr) -> str:
+        """pgSphere value of a shape related to another shape.
+
+        A constant BOX becomes a polygon tracing it (:func:`box_polygon`):
+        pgSphere 1.2's sbox-versus-circle and sbox-versus-box overlap tests
+        miss overlaps across a box's Dec edges.
+        """
+        if geometry_kind(e) == "box" and isinstance(e, n.Func):
+            vals = [const_value(a) for a in shape_args(e)]
+            if len(vals) == 4 and all(v is not None for v in vals):
+                poly = box_polygon(*(float(v) for v in vals if v is not None))
+                text = ",".join(
+                    f"({number(poly[i])}d,{number(poly[i + 1])}d)" for i in range(0, len(poly), 2)
+                )
+                return f"spoly {quote_string('{' + text + '}')}"
+        return self.pg_geometry(e)
 
     def predicate_comparison(self, e: n.Comparison) -> str | None:
         for f, other in ((e.left, e.right), (e.right, e.left)):
@@ -173,7 +193,9 @@ class PostgresGenerator(Generator):
                     test = (
                         self.contains(*f.args) if f.name == "CONTAINS" else self.intersects(*f.args)
                     )
-                    return test if (v == 1.0) == (e.op == "=") else f"(NOT {test})"
+                    # IS NOT TRUE: NULL counts as false (as on DuckDB), and the planner
+                    # cannot swap in pgSphere's negators (spoly !&& spoly is broken)
+                    return test if (v == 1.0) == (e.op == "=") else f"({test} IS NOT TRUE)"
         if geometry_kind(e.left) or geometry_kind(e.right):
             return f"{self.pg_geometry(e.left)} {e.op} {self.pg_geometry(e.right)}"
         return None

@@ -10,13 +10,15 @@ ranges (sbox), distances in degrees.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import duckdb
 import duckdb.sqltypes as dtypes
 import numpy as np
 import pyarrow as pa
 
-from sciportal.adql.sphere import points_in_polygon, polygon_area, polygon_centroid
+from sciportal.adql.shapes import box_polygon, polygon_vectors, relate, valid_polygons
+from sciportal.adql.sphere import points_in_polygon, polygon_area, polygon_centroid, unit_vectors
 
 _MACROS = [
     # great-circle distance in degrees (haversine, stable for small angles)
@@ -91,6 +93,73 @@ def _polygon_centroid(poly: pa.Array) -> pa.Array:
         [None if p is None else list(polygon_centroid(p)) for p in poly.to_pylist()],
         pa.list_(pa.float64()),
     )
+
+
+_CHUNK_ELEMENTS = 1 << 20  # rows x vertices x vertices per numpy step
+
+
+def _shape_lists(kind: str, arr: pa.Array) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    """(kind, values, offsets, valid) of a DOUBLE[] column; boxes become polygons."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    offsets = arr.offsets.to_numpy().astype(np.int64)
+    values = np.asarray(arr.values.to_numpy(zero_copy_only=False), dtype=float)
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    lengths = np.diff(offsets)
+    if kind == "box":
+        cache: dict[tuple[float, ...], list[float]] = {}
+        polys: list[list[float]] = []
+        for i in range(len(lengths)):
+            box = tuple(values[offsets[i] : offsets[i + 1]].tolist())
+            if not (valid[i] and len(box) == 4 and np.isfinite(box).all()):
+                valid[i] = False
+                polys.append([])
+                continue
+            if box not in cache:
+                cache[box] = box_polygon(*box)
+            polys.append(cache[box])
+        lengths = np.array([len(p) for p in polys], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        values = np.array([x for p in polys for x in p], dtype=float)
+        kind = "polygon"
+    ok = lengths == 3 if kind == "circle" else (lengths >= 6) & (lengths % 2 == 0)
+    return kind, values, offsets, valid & ok
+
+
+def _shape_stack(kind: str, flat: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Rows of one length -> the stacked shape and which rows are usable."""
+    finite = np.isfinite(flat).all(axis=1)
+    if kind == "circle":
+        shape = (unit_vectors(flat[:, 0], flat[:, 1]), np.radians(flat[:, 2]))
+        return shape, finite
+    v = polygon_vectors(flat)
+    return (v,), finite & valid_polygons(v)
+
+
+def _relation(op: str) -> Callable[[pa.Array, pa.Array, pa.Array, pa.Array], pa.Array]:
+    def udf(ka: pa.Array, a: pa.Array, kb: pa.Array, b: pa.Array) -> pa.Array:
+        """``a`` within / intersecting ``b`` for shape kinds given as constant strings."""
+        n = len(a)
+        if n == 0:
+            return pa.array([], pa.bool_())
+        kind_a, va, oa, ok_a = _shape_lists(str(ka[0]), a)
+        kind_b, vb, ob, ok_b = _shape_lists(str(kb[0]), b)
+        valid = ok_a & ok_b
+        out = np.zeros(n, dtype=bool)
+        la, lb = np.diff(oa), np.diff(ob)
+        for len_a, len_b in {(int(x), int(y)) for x, y in zip(la[valid], lb[valid], strict=True)}:
+            rows = np.flatnonzero(valid & (la == len_a) & (lb == len_b))
+            step = max(1, _CHUNK_ELEMENTS // max(1, len_a * len_b))
+            for start in range(0, len(rows), step):
+                idx = rows[start : start + step]
+                sa, fine_a = _shape_stack(kind_a, va[oa[idx, None] + np.arange(len_a)])
+                sb, fine_b = _shape_stack(kind_b, vb[ob[idx, None] + np.arange(len_b)])
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[idx] = relate(op, kind_a, sa, kind_b, sb)
+                valid[idx] &= fine_a & fine_b
+        return pa.array(out, mask=~valid)
+
+    return udf
 
 
 def _healpix_index(order: pa.Array, ra: pa.Array, dec: pa.Array) -> pa.Array:
@@ -188,9 +257,17 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("CREATE OR REPLACE MACRO " + m)
     dbl = dtypes.DOUBLE
     dlist = duckdb.list_type(dbl)
+    vchar = dtypes.VARCHAR
     fns = [
         ("adql_point_in_polygon", _point_in_polygon, [dbl, dbl, dlist], dtypes.BOOLEAN),
         ("adql_polygon_area", _polygon_area, [dlist], dbl),
+        ("adql_region_within", _relation("within"), [vchar, dlist, vchar, dlist], dtypes.BOOLEAN),
+        (
+            "adql_region_intersects",
+            _relation("intersects"),
+            [vchar, dlist, vchar, dlist],
+            dtypes.BOOLEAN,
+        ),
         ("adql_polygon_centroid", _polygon_centroid, [dlist], dlist),
         ("ivo_healpix_index", _healpix_index, [dtypes.INTEGER, dbl, dbl], dtypes.BIGINT),
         ("ivo_healpix_center", _healpix_center, [dtypes.INTEGER, dtypes.BIGINT], dlist),

@@ -315,3 +315,144 @@ def test_bitwise_operators_match_numpy(con: Any, lookup: Any, data: dict[str, pa
     assert got["o"].to_pylist() == (f | 9).tolist()
     assert got["n"].to_pylist() == (~f).tolist()
     assert got["xi"].to_pylist() == ((f ^ ids) & 255).tolist()
+
+
+# ----- shape-vs-shape predicates against a brute-force sampling oracle ----------------
+# Each case is (ADQL predicate, shape a, shape b); shapes are ADQL constructors whose
+# arguments may use the row's ra and dec. The oracle samples boundaries densely.
+SHAPE_CASES = [
+    ("CONTAINS", "CIRCLE(ra, dec, 0.3)", "POLYGON(40, -3, 48, -4, 49, 4, 42, 5)"),
+    ("INTERSECTS", "CIRCLE(ra, dec, 0.3)", "POLYGON(40, -3, 48, -4, 49, 4, 42, 5)"),
+    (
+        "CONTAINS",
+        "POLYGON(ra - 0.2, dec - 0.2, ra + 0.2, dec - 0.2, ra, dec + 0.3)",
+        "CIRCLE(45, 0, 2)",
+    ),
+    (
+        "INTERSECTS",
+        "POLYGON(ra - 0.2, dec - 0.2, ra + 0.2, dec - 0.2, ra, dec + 0.3)",
+        "CIRCLE(45, 0, 2)",
+    ),
+    (
+        "CONTAINS",
+        "POLYGON(44.9, -0.1, 45.1, -0.1, 45, 0.1)",
+        "POLYGON(ra - 1, dec - 1, ra + 1, dec - 1, ra, dec + 1)",
+    ),
+    (
+        "CONTAINS",
+        "POLYGON(ra - 0.2, dec - 0.2, ra + 0.2, dec - 0.2, ra, dec + 0.3)",
+        "POLYGON(40, -3, 48, -4, 49, 4, 42, 5)",
+    ),
+    (
+        "INTERSECTS",
+        "POLYGON(ra - 0.2, dec - 0.2, ra + 0.2, dec - 0.2, ra, dec + 0.3)",
+        "POLYGON(40, -3, 48, -4, 49, 4, 42, 5)",
+    ),
+    ("CONTAINS", "BOX(ra, dec, 0.4, 0.3)", "CIRCLE(45, 0, 2)"),
+    ("CONTAINS", "CIRCLE(ra, dec, 0.2)", "BOX(45, 1, 6, 4)"),
+    ("CONTAINS", "BOX(44, 1, 0.5, 0.5)", "CIRCLE(ra, dec, 1.5)"),
+    ("INTERSECTS", "CIRCLE(ra, dec, 0.2)", "BOX(45, 1, 6, 4)"),
+    ("INTERSECTS", "BOX(ra, dec, 0.4, 0.3)", "POLYGON(40, -3, 48, -4, 49, 4, 42, 5)"),
+    ("CONTAINS", "BOX(ra, dec, 0.4, 0.3)", "BOX(45, 1, 6, 4)"),
+    ("INTERSECTS", "BOX(ra, dec, 0.4, 0.3)", "BOX(45, 1, 6, 4)"),
+    ("CONTAINS", "CIRCLE(45, 0, 0.5)", "CIRCLE(ra, dec, 2)"),
+]
+SHAPE_ROWS = "(id < 700 OR id >= 5900)"
+
+
+def _shape(spec: str, ra: float, dec: float) -> tuple[Any, ...]:
+    """('circle'|'polygon'|'box', numbers...) of an ADQL constructor at one row."""
+    kind, _, args = spec.partition("(")
+    return (kind.lower(), *eval("(" + args[:-1] + ",)", {"ra": ra, "dec": dec}))  # noqa: S307
+
+
+def _xyz(ra: Any, dec: Any) -> np.ndarray:
+    r, d = np.radians(ra), np.radians(dec)
+    return np.stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)], axis=-1)
+
+
+def _boundary(s: tuple[Any, ...], n: int = 400) -> np.ndarray:
+    """Unit vectors densely sampling a shape's boundary."""
+    kind, *v = s
+    t = np.linspace(0, 1, n)
+    if kind == "circle":
+        ra, d, r = np.radians(v[0]), np.radians(v[1]), np.radians(v[2])
+        pa_ = 2 * np.pi * t
+        dec2 = np.arcsin(np.sin(d) * np.cos(r) + np.cos(d) * np.sin(r) * np.cos(pa_))
+        ra2 = ra + np.arctan2(
+            np.sin(pa_) * np.sin(r) * np.cos(d), np.cos(r) - np.sin(d) * np.sin(dec2)
+        )
+        return _xyz(np.degrees(ra2), np.degrees(dec2))
+    if kind == "box":
+        ra, dec, w, h = v
+        x = t - 0.5
+        lo, hi = np.full(n, ra - w / 2), np.full(n, ra + w / 2)
+        ras = np.concatenate([ra + x * w, ra + x * w, lo, hi])
+        decs = np.concatenate(
+            [np.full(n, dec - h / 2), np.full(n, dec + h / 2), dec + x * h, dec + x * h]
+        )
+        return _xyz(ras, decs)
+    pts = _xyz(np.array(v[0::2]), np.array(v[1::2]))
+    out = []
+    for i in range(len(pts)):  # slerp along each great-circle edge
+        a, b = pts[i], pts[(i + 1) % len(pts)]
+        om = np.arccos(np.clip(a @ b, -1, 1))
+        out.append((np.sin((1 - t)[:, None] * om) * a + np.sin(t[:, None] * om) * b) / np.sin(om))
+    return np.concatenate(out)
+
+
+def _inside(s: tuple[Any, ...], p: np.ndarray) -> np.ndarray:
+    """Which unit vectors lie in the shape (convex polygons: same side of every edge)."""
+    kind, *v = s
+    if kind == "circle":
+        return p @ _xyz(v[0], v[1]) >= np.cos(np.radians(v[2]))
+    if kind == "box":
+        ra, dec, w, h = v
+        lon = np.degrees(np.arctan2(p[:, 1], p[:, 0]))
+        lat = np.degrees(np.arcsin(np.clip(p[:, 2], -1, 1)))
+        return ((lon - (ra - w / 2)) % 360 <= w) & (lat >= dec - h / 2) & (lat <= dec + h / 2)
+    vs = _xyz(np.array(v[0::2]), np.array(v[1::2]))
+    normals = np.cross(vs, np.roll(vs, -1, axis=0))
+    orient = np.sign(vs.mean(axis=0) @ normals[0])
+    return np.all(orient * (p @ normals.T) > 0, axis=1)
+
+
+def shape_oracle(op: str, a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """CONTAINS: a's boundary inside b; INTERSECTS: a boundary point in the other shape."""
+    if op == "CONTAINS":
+        return bool(_inside(b, _boundary(a)).all())
+    return bool(_inside(b, _boundary(a)).any() or _inside(a, _boundary(b)).any())
+
+
+@pytest.mark.parametrize(("op", "a", "b"), SHAPE_CASES)
+def test_shape_predicates_match_oracle(
+    con: Any, lookup: Any, data: dict[str, pa.Table], op: str, a: str, b: str
+) -> None:
+    got = run(con, lookup, f"SELECT id FROM s.t WHERE {op}({a}, {b}) = 1 AND {SHAPE_ROWS}")
+    t = data["t"].to_pandas()
+    t = t[(t["id"] < 700) | (t["id"] >= 5900)]
+    want = [
+        int(i)
+        for i, ra, dec in zip(t["id"], t["ra"], t["dec"], strict=True)
+        if shape_oracle(op, _shape(a, ra, dec), _shape(b, ra, dec))
+    ]
+    assert sorted(got["id"].to_pylist()) == sorted(want)
+    assert 0 < len(want) < len(t)
+
+
+def test_shape_columns(con: Any, lookup: Any) -> None:
+    """Per-row circle and polygon columns against constant shapes and each other."""
+    got = run(
+        con,
+        lookup,
+        "SELECT a.rid AS a, b.rid AS b, CONTAINS(a.shape, b.fov) AS pc, INTERSECTS(a.shape, b.fov) AS p_i, "
+        "CONTAINS(a.fov, b.shape) AS cp, INTERSECTS(a.shape, b.shape) AS pp, "
+        "CONTAINS(a.shape, BOX(45, 0, 3, 3)) AS pb FROM s.regions AS a, s.regions AS b ORDER BY 1, 2",
+    )
+    # region 1: polygon 44..46 x -1..1 in circle r=2 at (45, 0); region 2 far away
+    assert got.to_pylist() == [
+        {"a": 1, "b": 1, "pc": 1, "p_i": 1, "cp": 0, "pp": 1, "pb": 1},
+        {"a": 1, "b": 2, "pc": 0, "p_i": 0, "cp": 0, "pp": 0, "pb": 1},
+        {"a": 2, "b": 1, "pc": 0, "p_i": 0, "cp": 0, "pp": 0, "pb": 0},
+        {"a": 2, "b": 2, "pc": 0, "p_i": 1, "cp": 0, "pp": 1, "pb": 0},
+    ]

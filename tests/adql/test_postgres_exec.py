@@ -32,6 +32,7 @@ from sciportal.adql import translate
 from sciportal.metadata.model import Column
 
 from .conftest import OTHER, REGIONS, STARS, Lookup
+from .test_duckdb_exec import SHAPE_CASES, SHAPE_ROWS
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -312,3 +313,28 @@ def test_range_filter_is_emitted_and_harmless(loaded: Cluster, pg_lookup: Lookup
     ).sql
     assert '"_healpix_29" >=' in sql
     assert len(loaded.psql(sql)) > 10
+
+
+@pytest.mark.parametrize(("op", "a", "b"), SHAPE_CASES)
+def test_shape_predicates_agree_with_pgsphere(
+    con: Any, lookup: Any, loaded: Cluster, pg_lookup: Lookup, op: str, a: str, b: str
+) -> None:
+    query = f"SELECT id FROM s.t WHERE {op}({a}, {b}) = 1 AND {SHAPE_ROWS}"
+    compare(con, lookup, loaded, pg_lookup, query)
+    compare(con, lookup, loaded, pg_lookup, query.replace("= 1 AND", "= 0 AND"))
+
+
+def test_shape_columns_agree_with_pgsphere(
+    con: Any, lookup: Any, loaded: Cluster, pg_lookup: Lookup
+) -> None:
+    compare(
+        con,
+        lookup,
+        loaded,
+        pg_lookup,
+        "SELECT a.rid AS a, b.rid AS b, CONTAINS(a.shape, b.fov) AS pc, INTERSECTS(a.shape, b.fov) AS p_i, "
+        "CONTAINS(a.fov, b.shape) AS cp, INTERSECTS(a.shape, b.shape) AS pp, INTERSECTS(a.fov, b.fov) AS cc, "
+        "CONTAINS(a.shape, BOX(45, 0, 3, 3)) AS pb, INTERSECTS(CIRCLE(200, -30, 1), a.shape) AS cs "
+        "FROM s.regions AS a, s.regions AS b",
+        min_rows=4,
+    )
