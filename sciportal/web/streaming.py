@@ -88,7 +88,7 @@ class ThreadedResponse:
             if self.stall_timeout is not None and time.monotonic() - started > self.stall_timeout:
                 # a client that stopped reading holds a query slot: drop it
                 self.gone = True
-                reactor.callFromThread(self._drop_in_reactor, True)
+                reactor.callFromThread(self._drop_in_reactor)
                 break
         if self.gone:
             raise ClientGone()
@@ -133,31 +133,25 @@ class ThreadedResponse:
         return True
 
     def abort(self) -> None:
-        """End a truncated response visibly: send what is buffered, then drop the connection."""
+        """End a truncated response visibly: drop the connection (worker thread)."""
         if self.closed:
             return
         self.closed = True
-        if not self.gone:
-            try:
-                self.flush()
-            except ClientGone:
-                pass
-        reactor.callFromThread(self._drop_in_reactor, False)
+        self._buffer.clear()
+        reactor.callFromThread(self._drop_in_reactor)
 
-    def _drop_in_reactor(self, hard: bool) -> None:
-        """Close the connection without finishing the response (no terminating chunk).
+    def _drop_in_reactor(self) -> None:
+        """Close the connection at once, without finishing the response.
 
-        ``hard``: discard unsent data too (the client stopped reading).
+        No terminating chunk is sent and unsent data is discarded: the body is
+        broken anyway. (``loseConnection`` would wait for a flush that a
+        paused channel never completes.)
         """
         channel = getattr(self._request, "channel", None)
         transport = getattr(channel, "transport", None)
         self._unregister()
-        if transport is None or self._request.finished:
-            return
-        if hard and hasattr(transport, "abortConnection"):
+        if transport is not None and not self._request.finished:
             transport.abortConnection()
-        else:
-            transport.loseConnection()
 
     def readable(self) -> bool:
         """File-like protocol: a response cannot be read."""
