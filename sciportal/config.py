@@ -80,7 +80,15 @@ SETTINGS: tuple[Setting, ...] = (
         0,
     ),
     Setting("query", "hard_maxrec", int, 20_000_000, "Largest MAXREC a client may ask for.", 0),
-    Setting("query", "sync_timeout", float, 300.0, "Seconds a synchronous query may run.", 1),
+    Setting(
+        "query",
+        "sync_timeout",
+        float,
+        300.0,
+        "Seconds a synchronous query may go without producing rows (or its client without "
+        "reading them) before it is stopped; long downloads that keep flowing are not cut.",
+        1,
+    ),
     Setting("query", "threads", int, 2, "Threads each DuckDB query may use.", 1),
     Setting("query", "memory_limit", str, "4GB", "DuckDB memory limit per server process."),
     Setting(
@@ -134,6 +142,15 @@ SETTINGS: tuple[Setting, ...] = (
         0,
     ),
     Setting("upload", "max_rows", int, 1_000_000, "Largest number of rows in one upload.", 0),
+    Setting(
+        "upload",
+        "internal_urls",
+        str,
+        "auto",
+        "May UPLOAD URLs point to loopback/private-network hosts: allow, deny, or auto "
+        "(allowed only while the server listens on loopback with no server.base_url).",
+        choices=("auto", "allow", "deny"),
+    ),
     Setting(
         "store",
         "partition_rows",

@@ -81,6 +81,13 @@ class TapService:
         self._tables = tables
         self.sync_slots = threading.BoundedSemaphore(config["query.sync_slots"])
 
+    def _internal_urls_ok(self) -> bool:
+        """Whether UPLOAD URLs may reach loopback/private hosts (SSRF guard, upload.internal_urls)."""
+        policy = self.config["upload.internal_urls"]
+        if policy == "auto":
+            return local_server(self.config["server.host"], self.config["server.base_url"])
+        return bool(policy == "allow")
+
     def parse_request(self, args: Mapping[str, list[Any]]) -> TapRequest:
         """Validate DALI/TAP parameters (names already upper-cased)."""
         p = parse_params(TAP_PARAMS, args)
@@ -101,7 +108,7 @@ class TapService:
             args,
             self.config["upload.max_bytes"],
             self.config["upload.max_rows"],
-            internal_ok=local_server(self.config["server.host"], self.config["server.base_url"]),
+            internal_ok=self._internal_urls_ok(),
         )
         query = p["QUERY"]
         if not query.strip():

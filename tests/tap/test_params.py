@@ -270,3 +270,15 @@ def test_maxrec_below_hard_limit_is_exact(limited: LiveServer) -> None:
 
 def test_bad_maxrec(server: LiveServer) -> None:
     assert_dali_error(sync(server, QUERY=TOP3, MAXREC="-1"), 400, "MAXREC")
+
+
+def test_internal_urls_setting_denies_even_a_local_server(
+    tmp_path_factory: pytest.TempPathFactory, files: str
+) -> None:
+    home: Path = tmp_path_factory.mktemp("deny-home")
+    srv = start_server(home, "--set", "upload.internal_urls=deny")
+    try:
+        r = sync(srv, QUERY="SELECT * FROM TAP_UPLOAD.t", UPLOAD=f"t,{files}/t.vot")
+        assert_dali_error(r, 400, "may not point to 127.0.0.1")
+    finally:
+        assert stop_server(srv) == 0
