@@ -14,10 +14,11 @@ import math
 from sciportal.errors import UnsupportedError
 
 from . import nodes as n
-from .generator import Generator, number
+from .generator import Generator, number, quote_ident
 from .spatial import const_value, shape_args
 from .sphere import polygon_area, polygon_centroid, polygon_projection
 from .types import geometry_kind
+from .xmatch import CrossMatch
 
 Point = tuple[str, str]
 #: extended shapes the shape-relation UDFs (sciportal.adql.shapes) handle
@@ -28,6 +29,17 @@ class DuckDBGenerator(Generator):
     dialect = "duckdb"
     INT_DIV = "//"
     CAST_LENGTHS = False
+
+    CELL_JOINS = True
+
+    def cell_source(self, x: CrossMatch, sql: str) -> str:
+        """The other side of a cross-match, one row per HEALPix cell its circle may touch."""
+        alias = quote_ident(x.other.alias)
+        ra, dec, r = self.expr(x.ra), self.expr(x.dec), number(float(x.radius))
+        cells = f"unnest(adql_xmatch_cells({x.depth}, {ra}, {dec}, {r}))"
+        # every part is generated SQL: quoted identifiers, numbers, translated expressions
+        select = f"SELECT {alias}.*, {cells} AS {quote_ident(x.column)} FROM {sql}"  # noqa: S608
+        return f"({select}) AS {alias}"
 
     def bit_xor(self, left: str, right: str) -> str:
         """DuckDB has no infix XOR operator (``xor`` is a function)."""

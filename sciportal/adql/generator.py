@@ -14,12 +14,13 @@ from collections.abc import Callable
 from astropy import units as u
 
 from sciportal.errors import QueryError, UnsupportedError
-from sciportal.healpix import SPATIAL_INDEX_COLUMN
+from sciportal.healpix import SPATIAL_INDEX_COLUMN, SPATIAL_INDEX_ORDER
 from sciportal.metadata.model import Table
 
 from . import nodes as n
 from .scope import RangeVar
 from .types import geometry_kind, is_integer
+from .xmatch import CrossMatch
 
 TableSQL = Callable[[Table, list[tuple[int, int]] | None], str]
 
@@ -93,8 +94,13 @@ class Generator:
         "VARCHAR": "VARCHAR",
     }
 
+    #: whether cross-match conjuncts also become equi-joins on HEALPix cells
+    #: (see :mod:`sciportal.adql.xmatch`; needs :meth:`cell_source`)
+    CELL_JOINS = False
+
     def __init__(self, table_sql: TableSQL | None = None) -> None:
         self.table_sql = table_sql or default_table_sql
+        self._crossmatches: list[CrossMatch] = []  # those of the SELECT being generated
 
     # ----- statements and queries ---------------------------------------------
     def statement(self, stmt: n.Statement, maxrec: int | None = None) -> tuple[str, int | None]:
@@ -149,6 +155,16 @@ class Generator:
     def select(
         self, sel: n.Select, order_by: list[n.OrderTerm], offset: int | None, limit: int | None
     ) -> str:
+        outer = self._crossmatches
+        self._crossmatches = sel.crossmatches if self.CELL_JOINS else []
+        try:
+            return self._select(sel, order_by, offset, limit)
+        finally:
+            self._crossmatches = outer
+
+    def _select(
+        self, sel: n.Select, order_by: list[n.OrderTerm], offset: int | None, limit: int | None
+    ) -> str:
         items = ", ".join(f"{self.value(e)} AS {quote_ident(name)}" for name, e, _ in sel.outputs)
         sql = "SELECT " + ("DISTINCT " if sel.distinct else "") + items
         vars_: list[RangeVar] = []
@@ -159,6 +175,7 @@ class Generator:
             for v in vars_
             if v.ranges is not None and v.filter_target == "WHERE" and self.has_spatial_index(v)
         ]
+        conds += [self.cell_join(x) for x in self._crossmatches if x.target == "WHERE"]
         if conds:
             sql += " WHERE " + " AND ".join(f"({c})" if len(conds) > 1 else c for c in conds)
         if sel.group_by:
@@ -197,14 +214,15 @@ class Generator:
             assert var is not None
             vars_.append(var)
             if var.cte is not None:
-                return f"{quote_ident(var.cte)} AS {quote_ident(var.alias)}"
+                return self._with_cells(var, f"{quote_ident(var.cte)} AS {quote_ident(var.alias)}")
             assert var.table is not None
-            return f"{self.table_sql(var.table, var.ranges)} AS {quote_ident(var.alias)}"
+            sql = f"{self.table_sql(var.table, var.ranges)} AS {quote_ident(var.alias)}"
+            return self._with_cells(var, sql)
         if isinstance(item, n.DerivedTable):
             var = item.var
             assert var is not None
             vars_.append(var)
-            return f"({self.query(item.query)}) AS {quote_ident(var.alias)}"
+            return self._with_cells(var, f"({self.query(item.query)}) AS {quote_ident(var.alias)}")
         inner: list[RangeVar] = []
         left = self.from_item(item.left, inner)
         right = self.from_item(item.right, inner)
@@ -231,8 +249,27 @@ class Generator:
             for v in inner
             if v.ranges is not None and v.filter_target is item and self.has_spatial_index(v)
         ]
+        conds += [self.cell_join(x) for x in self._crossmatches if x.target is item]
         sql += " ON " + (" AND ".join(f"({c})" for c in conds) if conds else "TRUE")
         return sql + ")"
+
+    def _with_cells(self, var: RangeVar, sql: str) -> str:
+        """A FROM item, extended with the HEALPix cells of a cross-match it is the circle of."""
+        for x in self._crossmatches:
+            if x.other is var:
+                return self.cell_source(x, sql)
+        return sql
+
+    def cell_join(self, x: CrossMatch) -> str:
+        """The equi-join of a cross-match: the indexed table's cell = the other's cell."""
+        index = f"{quote_ident(x.indexed.alias)}.{quote_ident(SPATIAL_INDEX_COLUMN)}"
+        shift = 2 * (SPATIAL_INDEX_ORDER - x.depth)
+        cell = f"({index} >> {shift})" if shift else index
+        return f"{cell} = {quote_ident(x.other.alias)}.{quote_ident(x.column)}"
+
+    def cell_source(self, x: CrossMatch, sql: str) -> str:
+        """``sql`` (``source AS alias``) with one row per cell of ``x`` in ``x.column``."""
+        raise UnsupportedError(f"cell joins are not supported by the {self.dialect} engine")
 
     def _vars_of(self, item: n.FromItem) -> list[RangeVar]:
         if isinstance(item, (n.TableRef, n.DerivedTable)):

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sciportal.metadata.model import Column
 
     from .scope import RangeVar
+    from .xmatch import CrossMatch
 
 Pos = tuple[int, int] | None  # (line, column) in the query text
 
@@ -263,6 +264,8 @@ class Select:
     having: Expr | None = None
     # set by the resolver
     outputs: list[tuple[str, Expr, Column]] = field(default_factory=list, init=False, repr=False)
+    # positional cross-matches a dialect may run as pixel equi-joins (adql.xmatch)
+    crossmatches: list[CrossMatch] = field(default_factory=list, init=False, repr=False)
 
 
 @dataclass(slots=True, eq=False)

@@ -22,6 +22,7 @@ from .regions import region_to_geometry
 from .scope import RangeVar, Scope
 from .spatial import prune_select
 from .types import expr_meta
+from .xmatch import plan_crossmatches
 
 
 class TableLookup(Protocol):
@@ -155,6 +156,7 @@ class Resolver:
             self.expr(e, scope)
         sel.outputs = outputs
         prune_select(sel, scope)
+        plan_crossmatches(sel, scope)
         return [c for _, _, c in outputs]
 
     def _outputs(self, sel: n.Select, scope: Scope) -> list[tuple[str, n.Expr, Column]]:

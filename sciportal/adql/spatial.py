@@ -18,6 +18,7 @@ from sciportal import healpix
 
 from . import nodes as n
 from .scope import RangeVar, Scope
+from .types import is_integer
 
 Ranges = list[tuple[int, int]]
 
@@ -39,7 +40,12 @@ def const_value(e: n.Expr) -> float | None:
             return a - b
         if e.op == "*":
             return a * b
-        return a / b if b != 0 else None
+        if b == 0:
+            return None
+        if is_integer(e.left.meta) and is_integer(e.right.meta):
+            # SQL divides integers with truncation (the generators emit // or /)
+            return float(math.trunc(a / b)) if abs(a) < 2**52 else None
+        return a / b
     if isinstance(e, n.Func) and not e.udf and e.name == "PI" and not e.args:
         return math.pi
     return None
@@ -57,7 +63,7 @@ def _consts(args: list[n.Expr]) -> list[float] | None:
     return None if any(v is None for v in vals) else [v for v in vals if v is not None]
 
 
-def _position_var(e: n.Expr) -> RangeVar | None:
+def position_var(e: n.Expr) -> RangeVar | None:
     """The positional table whose (ra, dec) columns ``e`` is a POINT of."""
     if not (isinstance(e, n.Func) and e.name == "POINT" and not e.udf):
         return None
@@ -160,7 +166,7 @@ def _constraint(pred: n.Expr) -> tuple[RangeVar, Ranges] | None:
                 g1, g2 = a.args
                 pairs = [(g1, g2)] if a.name == "CONTAINS" else [(g1, g2), (g2, g1)]
                 for p, shape in pairs:
-                    var = _position_var(p)
+                    var = position_var(p)
                     if var is not None:
                         ranges = _shape_ranges(shape)
                         if ranges is not None:
@@ -186,7 +192,7 @@ def _constraint(pred: n.Expr) -> tuple[RangeVar, Ranges] | None:
     else:
         pts = list(args)
     for p, c in ((pts[0], pts[1]), (pts[1], pts[0])):
-        var = _position_var(p)
+        var = position_var(p)
         if var is not None and isinstance(c, n.Func) and c.name == "POINT":
             vals = _consts(shape_args(c))
             if vals is not None and len(vals) == 2:
@@ -198,7 +204,7 @@ def _circle_around_table(circle: n.Func, point: n.Expr) -> tuple[RangeVar, Range
     args = shape_args(circle)
     if len(args) != 3 or not (isinstance(point, n.Func) and point.name == "POINT"):
         return None
-    var = _position_var(n.Func("POINT", args[:2]))
+    var = position_var(n.Func("POINT", args[:2]))
     r = const_value(args[2])
     vals = _consts(shape_args(point))
     if var is None or r is None or vals is None or len(vals) != 2:

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from sciportal.adql.shapes import box_polygon, polygon_vectors, relate, valid_polygons
 from sciportal.adql.sphere import points_in_polygon, polygon_area, polygon_centroid, unit_vectors
+from sciportal.adql.xmatch import disc_cells
 
 _MACROS = [
     # great-circle distance in degrees (haversine, stable for small angles)
@@ -180,6 +181,23 @@ def _healpix_index(order: pa.Array, ra: pa.Array, dec: pa.Array) -> pa.Array:
     return pa.array(out, mask=~valid)
 
 
+def _xmatch_cells(depth: pa.Array, ra: pa.Array, dec: pa.Array, radius: pa.Array) -> pa.Array:
+    """Per row, the HEALPix cells (nested, at ``depth``) its cross-match circle may touch.
+
+    ``depth`` and ``radius`` are constants of the query (see sciportal.adql.xmatch);
+    rows without a finite position get an empty list.
+    """
+    n = len(ra)
+    if n == 0:
+        return pa.array([], pa.list_(pa.int64()))
+    r = np.asarray(ra.to_numpy(zero_copy_only=False), dtype=float)
+    d = np.asarray(dec.to_numpy(zero_copy_only=False), dtype=float)
+    cells, rows = disc_cells(int(depth[0].as_py()), r, d, float(radius[0].as_py()))
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(cells, pa.int64()))
+
+
 def _healpix_center(order: pa.Array, ipix: pa.Array) -> pa.Array:
     import cdshealpix.nested as chp
 
@@ -270,6 +288,12 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
         ),
         ("adql_polygon_centroid", _polygon_centroid, [dlist], dlist),
         ("ivo_healpix_index", _healpix_index, [dtypes.INTEGER, dbl, dbl], dtypes.BIGINT),
+        (
+            "adql_xmatch_cells",
+            _xmatch_cells,
+            [dtypes.INTEGER, dbl, dbl, dbl],
+            duckdb.list_type(dtypes.BIGINT),
+        ),
         ("ivo_healpix_center", _healpix_center, [dtypes.INTEGER, dtypes.BIGINT], dlist),
         ("ivo_epoch_prop_pos", _epoch_prop_pos, [dbl] * 8, dlist),
     ]

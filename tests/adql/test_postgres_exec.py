@@ -279,6 +279,30 @@ def test_crossmatch_and_distance_agree(
     )
 
 
+# cross-matches that DuckDB runs as HEALPix cell joins (pgSphere keeps its own plan)
+CELL_JOIN_QUERIES = [
+    "SELECT o.id AS oid, t.id AS tid FROM s.t AS t, s.other AS o "
+    "WHERE DISTANCE(POINT(o.ra, o.dec), POINT(t.ra, t.dec)) < 3/3600. AND o.kind = 'a' "
+    "ORDER BY oid, tid",
+    "SELECT t.id AS tid, o.id AS oid FROM s.t AS t LEFT JOIN s.other AS o "
+    "ON 1 = CONTAINS(POINT(t.ra, t.dec), CIRCLE(o.ra, o.dec, 0.01)) ORDER BY tid, oid",
+    "SELECT o.id AS oid, t.id AS tid FROM s.other AS o LEFT JOIN s.t AS t "
+    "ON 1 = CONTAINS(POINT(t.ra, t.dec), CIRCLE(o.ra, o.dec, 1/3600.)) ORDER BY oid, tid",
+    "SELECT a.id AS a, b.id AS b FROM s.t AS a JOIN s.t AS b "
+    "ON DISTANCE(a.ra, a.dec, b.ra, b.dec) <= 0.05 AND a.id < b.id ORDER BY a, b",
+    "SELECT r.rid, COUNT(*) AS n FROM s.t AS t, s.regions AS r "
+    "WHERE INTERSECTS(CIRCLE(r.center, 1.5), POINT(t.ra, t.dec)) = 1 GROUP BY r.rid ORDER BY r.rid",
+]
+
+
+@pytest.mark.parametrize("query", CELL_JOIN_QUERIES)
+def test_cell_joins_agree_with_pgsphere(
+    con: Any, lookup: Any, loaded: Cluster, pg_lookup: Lookup, query: str
+) -> None:
+    assert "adql_xmatch_cells" in translate(query, lookup, "duckdb").sql
+    compare(con, lookup, loaded, pg_lookup, query, ordered=True, min_rows=2)
+
+
 SCALAR_QUERIES = [
     "SELECT flags, COUNT(*) AS n, AVG(mag) AS m, MAX(id) AS biggest, MIN(ra) AS lo FROM s.t "
     "GROUP BY flags HAVING COUNT(*) > 300",
