@@ -456,3 +456,18 @@ def test_shape_columns(con: Any, lookup: Any) -> None:
         {"a": 2, "b": 1, "pc": 0, "p_i": 0, "cp": 0, "pp": 0, "pb": 0},
         {"a": 2, "b": 2, "pc": 0, "p_i": 1, "cp": 0, "pp": 1, "pb": 0},
     ]
+
+
+def test_cone_radius_with_integer_division(
+    con: Any, lookup: Any, data: dict[str, pa.Table]
+) -> None:
+    """The pruning ranges use the radius SQL computes: 10 - 19/2 is 1 (integer division)."""
+    got = run(
+        con,
+        lookup,
+        "SELECT id FROM s.t WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(45, 0, 10 - 19/2))",
+    )
+    t = data["t"]
+    sep = coords(t).separation(SkyCoord(45 * u.deg, 0 * u.deg)).deg
+    assert sorted(got["id"].to_pylist()) == sorted(t["id"].to_numpy()[sep <= 1].tolist())
+    assert ((sep > 0.6) & (sep <= 1)).sum() > 10
