@@ -133,7 +133,14 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         print(f"generating the demo survey ({rows:,} objects) in {out}", flush=True)
     generate(out, rows=rows, tiles=not args.no_tiles, progress=not args.quiet)
     store = _metadata(config)
-    report = publish(DEMO_RD, config.home, store, progress=not args.quiet)
+    rd = DEMO_RD
+    if not rd.is_file():  # installed without the source tree: the same descriptor, rendered
+        from sciportal.demo.descriptor import render
+
+        rd = config.home / "rd" / "demo.yaml"
+        rd.parent.mkdir(parents=True, exist_ok=True)
+        rd.write_text(render(), encoding="utf-8")
+    report = publish(rd, config.home, store, progress=not args.quiet)
     if not args.quiet:
         print(report.summary(), flush=True)
     _cleanup_retired(config, store)

@@ -169,3 +169,17 @@ def test_republish_removes_versions_no_query_can_still_read(tmp_path: Path) -> N
     sciportal(home, *quick, "publish", str(rd))
     assert versions() == ["v2", "v3"]
     assert "v3" in sciportal(home, "list").stdout
+
+
+def test_demo_without_the_source_tree_renders_its_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sciportal import cli
+    from sciportal.demo.descriptor import render
+
+    monkeypatch.setattr(cli, "DEMO_RD", tmp_path / "not-installed" / "demo.yaml")
+    assert (
+        cli.main(["--home", str(tmp_path), "--quiet", "demo", "--rows", "500", "--no-tiles"]) == 0
+    )
+    assert (tmp_path / "rd" / "demo.yaml").read_text() == render()
+    assert "demo.coadd" in sciportal(tmp_path, "list").stdout
