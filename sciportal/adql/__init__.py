@@ -16,7 +16,7 @@ come from ``uploads`` (keyed by their short name, matched case-insensitively).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sciportal.errors import UnsupportedError
@@ -25,7 +25,7 @@ from sciportal.metadata.model import Column, Table
 from .dialect_duckdb import DuckDBGenerator
 from .dialect_postgres import PostgresGenerator
 from .functions import FEATURES, UDF_LIST
-from .generator import Generator
+from .generator import Generator, TableSQL
 from .nodes import Statement
 from .parser import parse
 from .resolver import Resolver, TableLookup
@@ -67,7 +67,7 @@ def translate(
     *,
     uploads: Mapping[str, Table] | None = None,
     maxrec: int | None = None,
-    table_sql: Callable[[Table, list[tuple[int, int]] | None], str] | None = None,
+    table_sql: TableSQL | None = None,
 ) -> Translation:
     """Translate ADQL to the SQL of ``dialect``.
 
@@ -85,7 +85,10 @@ def translate(
         When given, the SQL returns at most ``maxrec + 1`` rows (combined with TOP).
     table_sql:
         Hook giving the SQL text of a FROM reference to a table, with the
-        ``_healpix_29`` ranges the query's spatial constraints imply (or None).
+        ``_healpix_29`` ranges the query's spatial constraints imply (or None)
+        and, for a top-N query, the order and row count it needs
+        (:class:`~sciportal.adql.topn.TopN`); see
+        :class:`~sciportal.adql.generator.TableSQL`.
 
     Raises
     ------

@@ -41,6 +41,10 @@ class DuckDBGenerator(Generator):
         select = f"SELECT {alias}.*, {cells} AS {quote_ident(x.column)} FROM {sql}"  # noqa: S608
         return f"({select}) AS {alias}"
 
+    def nulls_sort_first(self, descending: bool) -> bool:
+        """DuckDB's default null order (``default_null_order``) is NULLS LAST either way."""
+        return False
+
     def bit_xor(self, left: str, right: str) -> str:
         """DuckDB has no infix XOR operator (``xor`` is a function)."""
         return f"xor({left}, {right})"

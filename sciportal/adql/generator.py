@@ -9,7 +9,7 @@ any other way.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import Protocol
 
 from astropy import units as u
 
@@ -19,10 +19,25 @@ from sciportal.metadata.model import Table
 
 from . import nodes as n
 from .scope import RangeVar
+from .topn import TopN
 from .types import geometry_kind, is_integer
 from .xmatch import CrossMatch
 
-TableSQL = Callable[[Table, list[tuple[int, int]] | None], str]
+
+class TableSQL(Protocol):
+    """The engine hook giving the FROM text of a stored table.
+
+    ``ranges``: the ``_healpix_29`` ranges the query's spatial constraints
+    imply (None: no constraint). ``topn``: the query wants only the first
+    rows of the table in some order (see :mod:`sciportal.adql.topn`); the
+    hook may restrict the table to rows that can be among them. The
+    generator passes ``topn`` only when it has one, so two-argument hooks
+    keep working for queries without one.
+    """
+
+    def __call__(
+        self, table: Table, ranges: list[tuple[int, int]] | None, /, topn: TopN | None = None
+    ) -> str: ...
 
 
 def quote_ident(name: str) -> str:
@@ -39,7 +54,9 @@ def quote_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def default_table_sql(table: Table, ranges: list[tuple[int, int]] | None) -> str:
+def default_table_sql(
+    table: Table, ranges: list[tuple[int, int]] | None, /, topn: TopN | None = None
+) -> str:
     """The quoted qualified name of a table."""
     return ".".join(quote_ident(p) for p in table.name.split(".", 1))
 
@@ -101,6 +118,7 @@ class Generator:
     def __init__(self, table_sql: TableSQL | None = None) -> None:
         self.table_sql = table_sql or default_table_sql
         self._crossmatches: list[CrossMatch] = []  # those of the SELECT being generated
+        self._topn: tuple[RangeVar, TopN] | None = None  # that of the SELECT being generated
 
     # ----- statements and queries ---------------------------------------------
     def statement(self, stmt: n.Statement, maxrec: int | None = None) -> tuple[str, int | None]:
@@ -155,12 +173,34 @@ class Generator:
     def select(
         self, sel: n.Select, order_by: list[n.OrderTerm], offset: int | None, limit: int | None
     ) -> str:
-        outer = self._crossmatches
+        outer = self._crossmatches, self._topn
         self._crossmatches = sel.crossmatches if self.CELL_JOINS else []
+        self._topn = self.topn_request(sel, offset, limit)
         try:
             return self._select(sel, order_by, offset, limit)
         finally:
-            self._crossmatches = outer
+            self._crossmatches, self._topn = outer
+
+    def topn_request(
+        self, sel: n.Select, offset: int | None, limit: int | None
+    ) -> tuple[RangeVar, TopN] | None:
+        """The top-N request for the table of ``sel`` (see :mod:`sciportal.adql.topn`)."""
+        key = sel.topn
+        if key is None or limit is None:
+            return None
+        rows = int(limit) + max(int(offset or 0), 0)
+        if rows <= 0:
+            return None
+        nulls_first = self.nulls_sort_first(key.descending) and not key.not_null
+        return key.var, TopN(key.column, rows, key.descending, nulls_first)
+
+    def nulls_sort_first(self, descending: bool) -> bool:
+        """Whether ``ORDER BY x ASC|DESC`` as generated puts NULLs first.
+
+        Standard SQL leaves it to the implementation; PostgreSQL treats NULL
+        as larger than any value (first when descending). Dialects override.
+        """
+        return descending
 
     def _select(
         self, sel: n.Select, order_by: list[n.OrderTerm], offset: int | None, limit: int | None
@@ -216,7 +256,11 @@ class Generator:
             if var.cte is not None:
                 return self._with_cells(var, f"{quote_ident(var.cte)} AS {quote_ident(var.alias)}")
             assert var.table is not None
-            sql = f"{self.table_sql(var.table, var.ranges)} AS {quote_ident(var.alias)}"
+            if self._topn is not None and self._topn[0] is var:
+                source = self.table_sql(var.table, var.ranges, topn=self._topn[1])
+            else:
+                source = self.table_sql(var.table, var.ranges)
+            sql = f"{source} AS {quote_ident(var.alias)}"
             return self._with_cells(var, sql)
         if isinstance(item, n.DerivedTable):
             var = item.var

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sciportal.metadata.model import Column
 
     from .scope import RangeVar
+    from .topn import TopNKey
     from .xmatch import CrossMatch
 
 Pos = tuple[int, int] | None  # (line, column) in the query text
@@ -266,6 +267,8 @@ class Select:
     outputs: list[tuple[str, Expr, Column]] = field(default_factory=list, init=False, repr=False)
     # positional cross-matches a dialect may run as pixel equi-joins (adql.xmatch)
     crossmatches: list[CrossMatch] = field(default_factory=list, init=False, repr=False)
+    # a row limit on this SELECT may bound its table scan (adql.topn)
+    topn: TopNKey | None = field(default=None, init=False, repr=False)
 
 
 @dataclass(slots=True, eq=False)

@@ -21,6 +21,7 @@ from . import nodes as n
 from .regions import region_to_geometry
 from .scope import RangeVar, Scope
 from .spatial import prune_select
+from .topn import plan_topn
 from .types import expr_meta
 from .xmatch import plan_crossmatches
 
@@ -157,6 +158,7 @@ class Resolver:
         sel.outputs = outputs
         prune_select(sel, scope)
         plan_crossmatches(sel, scope)
+        plan_topn(sel, order_by, scope)
         return [c for _, _, c in outputs]
 
     def _outputs(self, sel: n.Select, scope: Scope) -> list[tuple[str, n.Expr, Column]]:
