@@ -237,7 +237,7 @@ def prune_select(sel: n.Select, scope: Scope) -> None:
         hit = _constraint(pred)
         if hit is not None and hit[0] in scope.vars:
             add(hit[0], hit[1], "WHERE")
-    for join in _joins(sel.from_):
+    for join in joins(sel.from_):
         if join.on is None:
             continue
         for pred in conjuncts(join.on):
@@ -249,10 +249,11 @@ def prune_select(sel: n.Select, scope: Scope) -> None:
         var.filter_target = where
 
 
-def _joins(items: list[n.FromItem]) -> list[n.Join]:
+def joins(items: list[n.FromItem]) -> list[n.Join]:
+    """Every join of a FROM list, nested ones too."""
     out: list[n.Join] = []
     for it in items:
         if isinstance(it, n.Join):
             out.append(it)
-            out.extend(_joins([it.left, it.right]))
+            out.extend(joins([it.left, it.right]))
     return out

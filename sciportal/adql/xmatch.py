@@ -26,7 +26,7 @@ import numpy as np
 
 from . import nodes as n
 from .scope import RangeVar, Scope
-from .spatial import conjuncts, const_value, position_var, shape_args
+from .spatial import conjuncts, const_value, joins, position_var, shape_args
 from .types import geometry_kind
 
 #: Smallest distance (radians) between opposite edges of any HEALPix cell, by
@@ -260,15 +260,6 @@ def _subtree(item: n.FromItem) -> list[RangeVar]:
     return _subtree(item.left) + _subtree(item.right)
 
 
-def _joins(items: list[n.FromItem]) -> list[n.Join]:
-    out: list[n.Join] = []
-    for it in items:
-        if isinstance(it, n.Join):
-            out.append(it)
-            out.extend(_joins([it.left, it.right]))
-    return out
-
-
 Option = tuple[RangeVar, RangeVar, tuple[n.Expr, n.Expr], n.Expr]
 
 
@@ -306,7 +297,7 @@ def plan_crossmatches(sel: n.Select, scope: Scope) -> None:
     candidates: list[tuple[n.Expr, object, list[RangeVar]]] = [
         (p, "WHERE", list(scope.vars)) for p in conjuncts(sel.where)
     ]
-    for join in _joins(sel.from_):
+    for join in joins(sel.from_):
         if join.on is not None:
             both = _subtree(join.left) + _subtree(join.right)
             candidates += [(p, join, both) for p in conjuncts(join.on)]
