@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -21,14 +22,19 @@ _XML_SPECIAL = "[&<>\r]"
 _XML_INVALID = "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 
 
+_NULL_AS_EMPTY = pc.JoinOptions(null_handling="replace", null_replacement="")
+
 #: Below this many rows a batch is converted on the calling thread.
 PARALLEL_MIN_ROWS = 4096
+
+
+_WORKERS = min(8, os.cpu_count() or 1)
 
 
 @cache
 def _executor() -> ThreadPoolExecutor:
     """Shared worker threads: Arrow kernels release the GIL, so columns convert in parallel."""
-    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="fmt")
+    return ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="fmt")
 
 
 def convert_columns(
@@ -97,8 +103,37 @@ def fixed_array_nulls(text: pa.Array, plan: ColumnPlan) -> pa.Array:
     return pc.fill_null(text, " ".join([fill] * plan.fixed))
 
 
+def _utf8_bytes(arr: pa.Array) -> np.ndarray:
+    """The UTF-8 bytes under a string array's values (null slots included), zero-copy."""
+    bufs = arr.buffers()
+    if len(arr) == 0 or bufs[2] is None:
+        return np.zeros(0, np.uint8)
+    offsets = np.frombuffer(bufs[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4)
+    start, end = int(offsets[0]), int(offsets[-1])
+    return np.frombuffer(bufs[2], dtype=np.uint8, count=end - start, offset=start)
+
+
+def _may_hold(arr: pa.Array, below: int, specials: bytes, above: int = 0x100) -> bool:
+    """False when no byte of the strings is < ``below``, >= ``above`` or in ``specials``.
+
+    A cheap superset test (numpy min/max and byte compares, no regex): when it
+    says True, the exact regex check still decides.
+    """
+    if arr.type != pa.string():
+        return True
+    data = _utf8_bytes(arr)
+    if not data.size:
+        return False
+    if int(data.min()) < below or int(data.max()) >= above:
+        return True
+    return any(bool((data == b).any()) for b in specials)
+
+
 def xml_escape(arr: pa.Array) -> pa.Array:
     """Escape XML character data; characters XML 1.0 cannot hold become U+FFFD."""
+    # controls (with \r) are < 0x20; U+FFFE/U+FFFF start with byte 0xEF in UTF-8
+    if not _may_hold(arr, 0x20, b"&<>", above=0xEF):
+        return arr
     if _any(pc.match_substring_regex(arr, _XML_INVALID)):
         arr = pc.replace_substring_regex(arr, _XML_INVALID, "\ufffd")
     if _any(pc.match_substring_regex(arr, _XML_SPECIAL)):
@@ -111,6 +146,8 @@ def xml_escape(arr: pa.Array) -> pa.Array:
 
 def tsv_escape(arr: pa.Array) -> pa.Array:
     """Backslash-escape the characters a TSV field cannot hold (tab, newline, CR)."""
+    if not _may_hold(arr, 0x20, b"\\"):
+        return arr
     if _any(pc.match_substring_regex(arr, "[\\\\\t\n\r]")):
         arr = pc.replace_substring(arr, "\\", "\\\\")
         arr = pc.replace_substring(arr, "\t", "\\t")
@@ -120,12 +157,50 @@ def tsv_escape(arr: pa.Array) -> pa.Array:
 
 
 def join_rows(texts: list[pa.Array], sep: str, prefix: str, suffix: str, n: int) -> memoryview:
-    """``prefix + sep.join(cells) + suffix`` for each of ``n`` rows, as one buffer."""
+    """``prefix + sep.join(cells) + suffix`` for each of ``n`` rows, as one buffer.
+
+    Nulls join as empty cells. The prefix and suffix are glued to the first
+    and last columns (narrow) rather than around the joined rows (wide), so
+    the row bytes are copied once.
+    """
     if not texts:
         return memoryview((prefix + suffix).encode() * n)
-    cells = [pc.fill_null(t, "") if t.null_count else t for t in texts]
-    joined = cells[0] if len(cells) == 1 else pc.binary_join_element_wise(*cells, sep)
-    if prefix or suffix:
-        joined = pc.binary_join_element_wise(prefix, joined, suffix, "")
+    cells = list(texts)
+    if prefix:
+        cells[0] = pc.binary_join_element_wise(prefix, cells[0], "", options=_NULL_AS_EMPTY)
+    if suffix:
+        cells[-1] = pc.binary_join_element_wise(cells[-1], suffix, "", options=_NULL_AS_EMPTY)
+    if len(cells) > 1:
+        joined = pc.binary_join_element_wise(*cells, sep, options=_NULL_AS_EMPTY)
+    else:
+        joined = cells[0]
     _, data = string_parts(joined)
     return data.data
+
+
+def encode_rows(
+    arrays: Sequence[pa.Array],
+    plans: Sequence[ColumnPlan],
+    convert: Callable[[pa.Array, ColumnPlan], pa.Array],
+    sep: str,
+    prefix: str,
+    suffix: str,
+) -> list[memoryview]:
+    """``join_rows`` over ``convert``-ed columns, in row slices converted in parallel.
+
+    Each worker converts and joins all columns of its own rows, so the join is
+    parallel too and uneven column costs balance out. The slices' buffers,
+    in order, are the batch's text.
+    """
+    n = len(arrays[0]) if arrays else 0
+
+    def part(start: int, stop: int) -> memoryview:
+        sliced = [a.slice(start, stop - start) for a in arrays]
+        texts = [convert(a, p) for a, p in zip(sliced, plans, strict=True)]
+        return join_rows(texts, sep, prefix, suffix, stop - start)
+
+    if n < 2 * PARALLEL_MIN_ROWS:
+        return [part(0, n)]
+    parts = min(2 * _WORKERS, n // PARALLEL_MIN_ROWS)
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return list(_executor().map(part, bounds[:-1], bounds[1:]))

@@ -12,13 +12,7 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from sciportal.formats.columns import ColumnPlan
-from sciportal.formats.text import (
-    column_text,
-    convert_columns,
-    fixed_array_nulls,
-    join_rows,
-    xml_escape,
-)
+from sciportal.formats.text import column_text, encode_rows, fixed_array_nulls, xml_escape
 from sciportal.formats.votable import VOTABLE_MIME, VOTableWriter
 
 
@@ -27,11 +21,9 @@ def _cell_text(arr: pa.Array, plan: ColumnPlan) -> pa.Array:
     return xml_escape(text) if plan.kind == "string" else fixed_array_nulls(text, plan)
 
 
-def encode_batch(arrays: list[pa.Array], plans: list[ColumnPlan]) -> memoryview:
-    """The ``<TR>`` elements of one batch."""
-    texts = convert_columns(arrays, plans, _cell_text)
-    n = len(arrays[0]) if arrays else 0
-    return join_rows(texts, "</TD><TD>", "<TR><TD>", "</TD></TR>\n", n)
+def encode_batch(arrays: list[pa.Array], plans: list[ColumnPlan]) -> list[memoryview]:
+    """The ``<TR>`` elements of one batch, as consecutive buffers."""
+    return encode_rows(arrays, plans, _cell_text, "</TD><TD>", "<TR><TD>", "</TD></TR>\n")
 
 
 class _TableDataSink:
@@ -40,7 +32,8 @@ class _TableDataSink:
         out.write(b"<TABLEDATA>\n")
 
     def write(self, arrays: list[pa.Array], plans: list[ColumnPlan]) -> None:
-        self.out.write(encode_batch(arrays, plans))
+        for part in encode_batch(arrays, plans):
+            self.out.write(part)
 
     def close(self) -> None:
         self.out.write(b"</TABLEDATA>")
