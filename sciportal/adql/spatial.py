@@ -176,15 +176,12 @@ def _constraint(pred: n.Expr) -> tuple[RangeVar, Ranges] | None:
                     hit = _circle_around_table(g2, g1)
                     if hit is not None:
                         return hit
-    # DISTANCE(...) < r  /  r > DISTANCE(...)
-    if op in ("<", "<="):
-        dist, bound = left, right
-    elif op in (">", ">="):
-        dist, bound = right, left
-    else:
+    within = distance_within(pred)
+    if within is None:
         return None
+    dist, bound = within
     r = const_value(bound)
-    if r is None or not (isinstance(dist, n.Func) and dist.name == "DISTANCE" and not dist.udf):
+    if r is None:
         return None
     args = dist.args
     if len(args) == 4:
@@ -198,6 +195,19 @@ def _constraint(pred: n.Expr) -> tuple[RangeVar, Ranges] | None:
             if vals is not None and len(vals) == 2:
                 return var, cone(vals[0], vals[1], r)
     return None
+
+
+def distance_within(pred: n.Comparison) -> tuple[n.Func, n.Expr] | None:
+    """(the DISTANCE call, its bound) when ``pred`` reads DISTANCE(...) < bound, either way round."""
+    if pred.op in ("<", "<="):
+        dist, bound = pred.left, pred.right
+    elif pred.op in (">", ">="):
+        dist, bound = pred.right, pred.left
+    else:
+        return None
+    if not (isinstance(dist, n.Func) and dist.name == "DISTANCE" and not dist.udf):
+        return None
+    return dist, bound
 
 
 def _circle_around_table(circle: n.Func, point: n.Expr) -> tuple[RangeVar, Ranges] | None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import nodes as n
 from .scope import RangeVar, Scope
-from .spatial import conjuncts, const_value, joins, position_var, shape_args
+from .spatial import conjuncts, const_value, distance_within, joins, position_var, shape_args
 from .types import geometry_kind
 
 #: Smallest distance (radians) between opposite edges of any HEALPix cell, by
@@ -236,14 +236,10 @@ def _point_pair(pred: n.Expr) -> Pair | None:
             point, circle = _point_args(p), _circle_args(c)
             if point is not None and circle is not None:
                 return point, (circle[0], circle[1]), circle[2]
-    if op in ("<", "<="):
-        dist, bound = left, right
-    elif op in (">", ">="):
-        dist, bound = right, left
-    else:
+    within = distance_within(pred)
+    if within is None:
         return None
-    if not (isinstance(dist, n.Func) and dist.name == "DISTANCE" and not dist.udf):
-        return None
+    dist, bound = within
     if len(dist.args) == 4:
         a, b, c, d = dist.args
         return (a, b), (c, d), bound
