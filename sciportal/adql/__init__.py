@@ -4,7 +4,7 @@ Public API (used by the TAP service)::
 
     parse(query) -> Statement                      # syntax only
     translate(query, lookup, dialect="duckdb", *, uploads=None, maxrec=None,
-              table_sql=None) -> Translation
+              table_sql=None, upload_data=None) -> Translation
 
 Table lookup contract: ``lookup.get_table(name)`` is called with
 ``"schema.table"`` or ``"table"`` where every regular (undelimited)
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sciportal.errors import UnsupportedError
 from sciportal.metadata.model import Column, Table
@@ -29,6 +30,9 @@ from .generator import Generator, TableSQL
 from .nodes import Statement
 from .parser import parse
 from .resolver import Resolver, TableLookup
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "FEATURES",
@@ -68,6 +72,7 @@ def translate(
     uploads: Mapping[str, Table] | None = None,
     maxrec: int | None = None,
     table_sql: TableSQL | None = None,
+    upload_data: Mapping[str, pa.Table] | None = None,
 ) -> Translation:
     """Translate ADQL to the SQL of ``dialect``.
 
@@ -89,6 +94,10 @@ def translate(
         and, for a top-N query, the order and row count it needs
         (:class:`~sciportal.adql.topn.TopN`); see
         :class:`~sciportal.adql.generator.TableSQL`.
+    upload_data:
+        Optional rows of the ``uploads`` (same keys). A cross-match of a
+        catalog with an upload then reads only the catalog's HEALPix cells its
+        circles can reach (the ``ranges`` passed to ``table_sql``).
 
     Raises
     ------
@@ -101,7 +110,7 @@ def translate(
     if gen_cls is None:
         raise UnsupportedError(f"unknown SQL dialect {dialect!r}")
     stmt: Statement = parse(query)
-    resolver = Resolver(lookup, uploads)
+    resolver = Resolver(lookup, uploads, upload_data)
     columns = resolver.resolve(stmt)
     sql, limit = gen_cls(table_sql).statement(stmt, maxrec)
     return Translation(sql, columns, resolver.tables, limit)

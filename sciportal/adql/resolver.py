@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sciportal.errors import QueryError, UnsupportedError
 from sciportal.metadata.model import Column, Table
@@ -23,7 +23,10 @@ from .scope import RangeVar, Scope
 from .spatial import prune_select
 from .topn import plan_topn
 from .types import expr_meta
-from .xmatch import plan_crossmatches
+from .xmatch import plan_crossmatches, prune_by_uploads
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class TableLookup(Protocol):
@@ -52,9 +55,20 @@ def _suggest(name: str, candidates: Iterable[str]) -> str:
 class Resolver:
     """Resolves one statement against a :class:`TableLookup`."""
 
-    def __init__(self, lookup: TableLookup, uploads: Mapping[str, Table] | None = None) -> None:
+    def __init__(
+        self,
+        lookup: TableLookup,
+        uploads: Mapping[str, Table] | None = None,
+        upload_data: Mapping[str, pa.Table] | None = None,
+    ) -> None:
         self.lookup = lookup
         self.uploads = {k.lower(): v for k, v in (uploads or {}).items()}
+        # rows of the uploads, by id() of their Table (for cross-match pruning)
+        self._upload_rows: dict[int, pa.Table] = {}
+        for k, rows in (upload_data or {}).items():
+            table = self.uploads.get(k.lower())
+            if table is not None:
+                self._upload_rows[id(table)] = rows
         self.tables: list[Table] = []
         self._aliases_used: set[str] = set()
         self._ctes: dict[str, tuple[str, list[Column]]] = {}
@@ -158,6 +172,8 @@ class Resolver:
         sel.outputs = outputs
         prune_select(sel, scope)
         plan_crossmatches(sel, scope)
+        if self._upload_rows:
+            prune_by_uploads(sel, self._upload_rows)
         plan_topn(sel, order_by, scope)
         return [c for _, _, c in outputs]
 

@@ -15,19 +15,38 @@ cells cover the circle, so no pair is lost. Duplicating ``o`` rows is harmless
 wherever the predicate filters them afterwards: in WHERE, or in the ON of a
 join that does not preserve ``o`` (an inner join, or an outer join with ``o``
 on its inner side). Other placements are left as they are.
+
+When ``o`` is an upload whose rows translation is given, ``t`` is also
+pruned (:func:`prune_by_uploads`): its ``ranges`` become the union of the
+cells of all the upload's circles, so the engine reads only the partitions
+and row groups the join can meet.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import nodes as n
 from .scope import RangeVar, Scope
-from .spatial import conjuncts, const_value, distance_within, joins, position_var, shape_args
+from .spatial import (
+    Ranges,
+    conjuncts,
+    const_value,
+    distance_within,
+    intersect,
+    joins,
+    position_var,
+    shape_args,
+)
 from .types import geometry_kind
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Smallest distance (radians) between opposite edges of any HEALPix cell, by
 #: depth (cds-healpix-rust's ``SMALLER_EDGE2OPEDGE_DIST``). A disc whose radius
@@ -72,6 +91,11 @@ _RADIUS_SLACK = (1e-9, 1e-13)
 #: farthest vertex (measured: below 1.0 at depths 1 to 12; the covering is
 #: tested in tests/adql/test_crossmatch.py)
 _VERTEX_FACTOR = 1.05
+#: an upload with more circles than this does not prune the catalog it is matched with
+MAX_PRUNE_CIRCLES = 100_000
+#: most ``_healpix_29`` ranges an upload's circles prune a catalog to (the
+#: smallest gaps between them are filled beyond this)
+MAX_PRUNE_RANGES = 256
 
 
 @dataclass(eq=False)
@@ -324,3 +348,74 @@ def _may_duplicate(o: RangeVar, target: object) -> bool:
     if target.kind == "RIGHT":
         return o in _subtree(target.left)
     return target.kind in ("INNER", "CROSS")
+
+
+# ----- pruning the catalog by an upload's circles ---------------------------------
+
+
+def cell_ranges(cells: np.ndarray, depth: int, cap: int = MAX_PRUNE_RANGES) -> Ranges:
+    """Sorted, disjoint ``_healpix_29`` ranges covering nested cells of ``depth``.
+
+    Adjacent cells make one range; beyond ``cap`` ranges the smallest gaps
+    between them are filled (a superset of the cells, never fewer).
+    """
+    cells = np.unique(np.asarray(cells, dtype=np.int64))
+    if len(cells) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(cells) != 1) + 1
+    first = np.concatenate([[0], breaks])
+    last = np.concatenate([breaks - 1, [len(cells) - 1]])
+    lo, hi = cells[first], cells[last] + 1
+    if len(lo) > cap > 0:
+        gaps = lo[1:] - hi[:-1]
+        keep = np.sort(np.argsort(gaps, kind="stable")[len(gaps) - (cap - 1) :])
+        lo = np.concatenate([lo[:1], lo[keep + 1]])
+        hi = np.concatenate([hi[keep], hi[-1:]])
+    shift = 2 * (29 - depth)
+    return list(zip((lo << shift).tolist(), (hi << shift).tolist(), strict=True))
+
+
+def _upload_column(data: pa.Table, e: n.Expr, var: RangeVar) -> np.ndarray | None:
+    """The values of ``e`` as floats (NaN for NULL) when it is a plain column of ``var``."""
+    if not (isinstance(e, n.ColumnRef) and e.source is var and e.column is not None):
+        return None
+    if e.output_alias is not None or e.merged_from or e.column not in data.column_names:
+        return None
+    import pyarrow as pa
+
+    try:
+        col = data.column(e.column).cast(pa.float64()).fill_null(math.nan)
+        return np.asarray(col.to_numpy(), dtype=np.float64)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+
+
+def prune_by_uploads(sel: n.Select, data: Mapping[int, pa.Table]) -> None:
+    """Set ``ranges`` on catalogs cross-matched with an upload whose rows are known.
+
+    ``data`` maps ``id(table)`` of an upload's :class:`Table` to its rows. The
+    catalog of each planned cross-match with such an upload (centre a plain
+    column pair of it) is limited to the cells, at the match depth, of all the
+    upload's circles: the cells the pixel join can meet, so no match is lost.
+    Like :func:`~sciportal.adql.spatial.prune_select`, only where that is
+    valid: the predicate in WHERE, or in a join's ON that does not preserve
+    the catalog.
+    """
+    for x in sel.crossmatches:
+        t, o = x.indexed, x.other
+        rows = data.get(id(o.table)) if o.table is not None and o.cte is None else None
+        if rows is None or rows.num_rows > MAX_PRUNE_CIRCLES:
+            continue
+        if x.target != "WHERE" and t.preserved:
+            continue
+        ra, dec = _upload_column(rows, x.ra, o), _upload_column(rows, x.dec, o)
+        if ra is None or dec is None:
+            continue
+        cells, _ = disc_cells(x.depth, ra, dec, x.radius)
+        ranges = cell_ranges(cells, x.depth)
+        if t.ranges is None:
+            t.ranges, t.filter_target = ranges, x.target
+        else:
+            t.ranges = intersect(t.ranges, ranges)
+            if x.target == "WHERE":
+                t.filter_target = "WHERE"

@@ -130,6 +130,7 @@ class TapService:
             uploads={name: up.table for name, up in req.uploads.items()},
             maxrec=req.maxrec,
             table_sql=self.engine.table_sql(upload_names),
+            upload_data={name: up.data for name, up in req.uploads.items()},
         )
         return PreparedQuery(request=req, translation=tr, upload_names=upload_names)
 

@@ -22,8 +22,9 @@ import pyarrow as pa
 import pytest
 from astropy.coordinates import Latitude, Longitude, SkyCoord, search_around_sky
 
-from sciportal.adql import translate
-from sciportal.adql.xmatch import disc_cells, match_depth
+from sciportal.adql import translate, xmatch
+from sciportal.adql.spatial import intersect
+from sciportal.adql.xmatch import MAX_PRUNE_RANGES, cell_ranges, disc_cells, match_depth
 from sciportal.engines.duckdb_udfs import register
 from sciportal.healpix import healpix_29
 from sciportal.metadata.model import Column, Table
@@ -280,3 +281,90 @@ def test_disc_cells_without_positions() -> None:
     cells, rows = disc_cells(10, np.array([10.0]), np.array([95.0]), 0.01)
     want = chp.lonlat_to_healpix(Longitude(190 * u.deg), Latitude(85 * u.deg), 10)
     assert int(np.asarray(want).ravel()[0]) in cells.tolist()
+
+
+# ----- the catalog pruned to the cells of the upload's circles ---------------------
+
+
+def run_pruned(
+    con: duckdb.DuckDBPyConnection, query: str, upload: pa.Table
+) -> tuple[list[tuple[Any, ...]], str, list[Any]]:
+    """As :func:`run`, with the upload's rows given to translation; also the hook's ranges."""
+    seen: list[Any] = []
+
+    def table_sql(table: Table, ranges: list[tuple[int, int]] | None) -> str:
+        if not table.name.lower().startswith("tap_upload."):
+            seen.append(ranges)
+        return _table_sql(table, ranges)
+
+    tr = translate(
+        query,
+        Lookup([CAT]),
+        uploads={"pos": UPLOAD},
+        table_sql=table_sql,
+        upload_data={"POS": upload},
+    )
+    return [tuple(r) for r in con.sql(tr.sql).fetchall()], tr.sql, seen
+
+
+@pytest.mark.parametrize("radius", RADII)
+@pytest.mark.parametrize("form", FORMS)
+def test_pruned_upload_crossmatch_matches_astropy(
+    xcon: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], form: str, radius: float
+) -> None:
+    """The catalog limited to the upload's cells (range filter in the SQL): still exact."""
+    rows, sql, seen = run_pruned(xcon, form.format(r=repr(radius)), tables["upload"])
+    assert len(seen) == 1 and seen[0] is not None and 0 < len(seen[0]) <= MAX_PRUNE_RANGES
+    assert '"_healpix_29" >=' in sql, sql
+    assert Counter(rows) == oracle(tables["upload"], "uid", tables["cat"], "id", radius)
+
+
+def test_pruning_ranges_are_the_upload_cells() -> None:
+    ra, dec = np.array([10.0, 200.0, np.nan]), np.array([20.0, -89.99, 0.0])
+    depth = match_depth(0.01)
+    assert depth is not None
+    cells, _ = disc_cells(depth, ra, dec, 0.01)
+    shift = 2 * (29 - depth)
+    want = sorted({(int(c) << shift, (int(c) + 1) << shift) for c in cells})
+    got = cell_ranges(cells, depth, cap=1000)
+    covered = {(lo, lo + (1 << shift)) for a, b in got for lo in range(a, b, 1 << shift)}
+    assert covered == set(want)
+    assert all(b < c for (_, b), (c, _) in zip(got, got[1:], strict=False))  # adjacent merged
+    # the cap fills the smallest gaps: a superset, sorted and disjoint
+    capped = cell_ranges(cells, depth, cap=2)
+    assert len(capped) == 2 and capped[0][0] == got[0][0] and capped[-1][1] == got[-1][1]
+    assert intersect(capped, got) == got
+    assert cell_ranges(np.zeros(0, np.int64), depth) == []
+
+
+def test_upload_pruning_skips(
+    xcon: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], monkeypatch: Any
+) -> None:
+    """No pruning for a catalog on the preserved side, an expression centre, a huge upload."""
+    up = tables["upload"]
+    q = "SELECT u.uid, c.id FROM x.cat AS c LEFT JOIN TAP_UPLOAD.pos AS u ON {c}"
+    cond = "1 = CONTAINS(POINT(c.ra, c.dec), CIRCLE(u.ra, u.dec, 0.01))"
+    assert run_pruned(xcon, q.format(c=cond), up)[2] == [None]
+    q = "SELECT u.uid, c.id FROM TAP_UPLOAD.pos AS u JOIN x.cat AS c ON {c}"
+    assert run_pruned(xcon, q.format(c=cond), up)[2][0] is not None
+    expr = "1 = CONTAINS(POINT(c.ra, c.dec), CIRCLE(u.ra + 0, u.dec, 0.01))"
+    assert run_pruned(xcon, q.format(c=expr), up)[2] == [None]
+    monkeypatch.setattr(xmatch, "MAX_PRUNE_CIRCLES", up.num_rows - 1)
+    assert run_pruned(xcon, q.format(c=cond), up)[2] == [None]
+
+
+def test_upload_pruning_meets_a_cone(
+    xcon: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]
+) -> None:
+    """A constant cone on the catalog and the upload's cells: the intersection, still exact."""
+    q = (
+        "SELECT u.uid, c.id FROM TAP_UPLOAD.pos AS u JOIN x.cat AS c "
+        "ON DISTANCE(POINT(c.ra, c.dec), POINT(u.ra, u.dec)) < 0.1 "
+        "WHERE 1 = CONTAINS(POINT(c.ra, c.dec), CIRCLE(0, 0, 2))"
+    )
+    rows, _, seen = run_pruned(xcon, q, tables["upload"])
+    cone_only = translate(q, Lookup([CAT]), uploads={"pos": UPLOAD}, table_sql=_table_sql)
+    assert seen[0] and Counter(rows) == Counter(
+        tuple(r) for r in xcon.sql(cone_only.sql).fetchall()
+    )
+    assert len(rows) > 0
