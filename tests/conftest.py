@@ -115,3 +115,16 @@ def stilts() -> str:
     if path is None:
         pytest.skip("STILTS is not installed (apt-get install stilts)")
     return path
+
+
+def xsdvalidate(stilts: str, tmp_path: Path, content: bytes) -> None:
+    """The document validates against the IVOA schemas (STILTS xsdvalidate, bundled XSDs)."""
+    doc = tmp_path / "doc.xml"
+    doc.write_bytes(content)
+    proc = subprocess.run(
+        [stilts, "xsdvalidate", f"doc={doc}", "uselocals=true"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and "error" not in proc.stdout.lower(), proc.stdout + proc.stderr

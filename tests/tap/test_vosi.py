@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,22 +10,10 @@ import pytest
 import requests
 from lxml import etree
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, xsdvalidate
 
 VS = "http://www.ivoa.net/xml/VODataService/v1.1"
 ESA = b"esatapplus"
-
-
-def xsdvalidate(stilts: str, tmp_path: Path, content: bytes) -> None:
-    doc = tmp_path / "doc.xml"
-    doc.write_bytes(content)
-    proc = subprocess.run(
-        [stilts, "xsdvalidate", f"doc={doc}", "uselocals=true"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0 and "error" not in proc.stdout.lower(), proc.stdout + proc.stderr
 
 
 def test_landing_page(server: LiveServer) -> None:
